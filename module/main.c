@@ -1,0 +1,240 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * stablepipe: a pipe-like character device whose contents are stable.
+ *
+ * Module init and exit, the misc device, its file_operations and ioctls.
+ * See Documentation/stablepipe.rst.
+ */
+#include <linux/anon_inodes.h>
+#include <linux/capability.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/miscdevice.h>
+#include <linux/module.h>
+#include <linux/poll.h>
+#include <linux/sizes.h>
+#include <asm/ioctls.h>
+#include <linux/uaccess.h>
+#include "stablepipe.h"
+
+#ifndef STABLEPIPE_VERSION
+#define STABLEPIPE_VERSION "0.0-dev"
+#endif
+
+unsigned long sp_default_capacity = SZ_1M;
+module_param_named(default_capacity, sp_default_capacity, ulong, 0644);
+MODULE_PARM_DESC(default_capacity,
+		 "Capacity in bytes of a new instance (default 1 MiB)");
+
+unsigned long sp_max_capacity = SZ_16M;
+module_param_named(max_capacity, sp_max_capacity, ulong, 0644);
+MODULE_PARM_DESC(max_capacity,
+		 "Largest capacity a user without CAP_SYS_RESOURCE may set (default 16 MiB)");
+
+unsigned int sp_default_policy = STABLEPIPE_POLICY_AUTO;
+
+static const char * const sp_policy_names[] = {
+	[STABLEPIPE_POLICY_AUTO] = "auto",
+	[STABLEPIPE_POLICY_COPY] = "copy",
+};
+
+static int sp_policy_set(const char *val, const struct kernel_param *kp)
+{
+	int i = sysfs_match_string(sp_policy_names, val);
+
+	if (i < 0)
+		return i;
+	WRITE_ONCE(sp_default_policy, i);
+	return 0;
+}
+
+static int sp_policy_get(char *buf, const struct kernel_param *kp)
+{
+	return sysfs_emit(buf, "%s\n",
+			  sp_policy_names[READ_ONCE(sp_default_policy)]);
+}
+
+static const struct kernel_param_ops sp_policy_ops = {
+	.set = sp_policy_set,
+	.get = sp_policy_get,
+};
+module_param_cb(default_policy, &sp_policy_ops, NULL, 0644);
+MODULE_PARM_DESC(default_policy,
+		 "Ingest policy of a new instance: auto (steal when safe, copy otherwise) or copy");
+
+static const struct file_operations sp_fops;
+
+static int sp_open(struct inode *inode, struct file *file)
+{
+	struct sp_instance *sp = sp_instance_new();
+
+	if (!sp)
+		return -ENOMEM;
+	file->private_data = sp;
+	sp_attach(sp, file->f_mode);
+	return stream_open(inode, file);
+}
+
+static int sp_release(struct inode *inode, struct file *file)
+{
+	struct sp_instance *sp = file->private_data;
+
+	sp_detach(sp, file->f_mode);
+	sp_instance_put(sp);
+	return 0;
+}
+
+static __poll_t sp_poll(struct file *file, poll_table *wait)
+{
+	struct sp_instance *sp = file->private_data;
+	__poll_t mask = 0;
+
+	poll_wait(file, &sp->rd_wait, wait);
+	poll_wait(file, &sp->wr_wait, wait);
+
+	if (file->f_mode & FMODE_READ) {
+		if (READ_ONCE(sp->bytes))
+			mask |= EPOLLIN | EPOLLRDNORM;
+		if (!READ_ONCE(sp->writers))
+			mask |= EPOLLHUP;
+	}
+	if (file->f_mode & FMODE_WRITE) {
+		if (sp_room(sp) >= min_t(size_t, PIPE_BUF,
+					 READ_ONCE(sp->capacity)))
+			mask |= EPOLLOUT | EPOLLWRNORM;
+		if (!READ_ONCE(sp->readers))
+			mask |= EPOLLERR;
+	}
+	return mask;
+}
+
+/* STABLEPIPE_IOC_NEW_FD: another file on the same instance. */
+static long sp_ioctl_new_fd(struct sp_instance *sp,
+			    struct stablepipe_fd __user *arg)
+{
+	struct stablepipe_fd req;
+	struct file *file;
+	int fd;
+
+	if (copy_from_user(&req, arg, sizeof(req)))
+		return -EFAULT;
+	if (req.reserved ||
+	    (req.flags & ~(O_ACCMODE | O_NONBLOCK | O_CLOEXEC)) ||
+	    (req.flags & O_ACCMODE) == O_ACCMODE)
+		return -EINVAL;
+
+	fd = get_unused_fd_flags(req.flags & O_CLOEXEC);
+	if (fd < 0)
+		return fd;
+	/*
+	 * The new file holds its own instance reference, dropped by
+	 * sp_release(); anon_inode_getfile() pins this module for it.
+	 */
+	sp_instance_get(sp);
+	file = anon_inode_getfile("[stablepipe]", &sp_fops, sp,
+				  req.flags & (O_ACCMODE | O_NONBLOCK));
+	if (IS_ERR(file)) {
+		sp_instance_put(sp);
+		put_unused_fd(fd);
+		return PTR_ERR(file);
+	}
+	stream_open(file_inode(file), file);
+	sp_attach(sp, file->f_mode);
+	fd_install(fd, file);
+	return fd;
+}
+
+static long sp_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	struct sp_instance *sp = file->private_data;
+	void __user *uarg = (void __user *)arg;
+	u64 capacity;
+	u32 policy;
+
+	switch (cmd) {
+	case FIONREAD:
+		return put_user((int)min_t(size_t, READ_ONCE(sp->bytes), INT_MAX),
+				(int __user *)uarg);
+	case STABLEPIPE_IOC_NEW_FD:
+		return sp_ioctl_new_fd(sp, uarg);
+	case STABLEPIPE_IOC_GET_CAPACITY:
+		capacity = READ_ONCE(sp->capacity);
+		return put_user(capacity, (u64 __user *)uarg);
+	case STABLEPIPE_IOC_SET_CAPACITY:
+		if (get_user(capacity, (u64 __user *)uarg))
+			return -EFAULT;
+		return sp_set_capacity(sp, capacity);
+	case STABLEPIPE_IOC_GET_POLICY:
+		policy = READ_ONCE(sp->policy);
+		return put_user(policy, (u32 __user *)uarg);
+	case STABLEPIPE_IOC_SET_POLICY:
+		if (get_user(policy, (u32 __user *)uarg))
+			return -EFAULT;
+		if (policy >= ARRAY_SIZE(sp_policy_names))
+			return -EINVAL;
+		WRITE_ONCE(sp->policy, policy);
+		return 0;
+	case STABLEPIPE_IOC_GET_STATS:
+		return sp_stats_fill(sp, uarg);
+	}
+	return -ENOTTY;
+}
+
+static const struct file_operations sp_fops = {
+	.owner		= THIS_MODULE,
+	.open		= sp_open,
+	.release	= sp_release,
+	.llseek		= no_llseek,
+	.read_iter	= sp_read_iter,
+	.write_iter	= sp_write_iter,
+	.splice_read	= sp_splice_read,
+	.splice_write	= sp_splice_write,
+	.poll		= sp_poll,
+	.unlocked_ioctl	= sp_ioctl,
+	.compat_ioctl	= compat_ptr_ioctl,
+	.show_fdinfo	= sp_show_fdinfo,
+};
+
+static struct miscdevice sp_misc = {
+	.minor	= MISC_DYNAMIC_MINOR,
+	.name	= "stablepipe",
+	.fops	= &sp_fops,
+	.mode	= 0666,
+};
+
+static int __init sp_init(void)
+{
+	int ret;
+
+	ret = sp_seg_cache_init();
+	if (ret)
+		return ret;
+	ret = sp_stats_init();
+	if (ret)
+		goto err_cache;
+	ret = misc_register(&sp_misc);
+	if (ret)
+		goto err_stats;
+	return 0;
+
+err_stats:
+	sp_stats_exit();
+err_cache:
+	sp_seg_cache_exit();
+	return ret;
+}
+
+static void __exit sp_exit(void)
+{
+	misc_deregister(&sp_misc);
+	sp_stats_exit();
+	sp_seg_cache_exit();
+}
+
+module_init(sp_init);
+module_exit(sp_exit);
+
+MODULE_DESCRIPTION("Pipe-like device whose contents cannot change after they enter it");
+MODULE_AUTHOR("The stablepipe developers");
+MODULE_LICENSE("GPL");
+MODULE_VERSION(STABLEPIPE_VERSION);
