@@ -32,7 +32,7 @@ static ssize_t sp_copy_from_user(struct sp_instance *sp, struct iov_iter *from,
 {
 	size_t done = 0, space, n, copied;
 	unsigned long pages = 0;
-	struct sp_seg *seg;
+	struct sp_seg *seg = NULL;
 
 	while (done < count) {
 		seg = sp_writable_tail(sp, &space);
