@@ -1,0 +1,263 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# stablepipe VM test harness: `make check` runs this, `make demo` runs it
+# with --demo. It builds the module and the selftests, boots a Debian
+# kernel under QEMU (TCG) with a busybox initramfs, runs the tests there on
+# XFS, ext4 and tmpfs, and sums up. The very last line is
+# "N passed, N failed"; the exit status is 0 only if nothing failed.
+#
+# usage: selftests/vm/check.sh [--demo]
+#
+# Settings (environment):
+#   KERNEL=6.1            which kernel to boot: a name from kernels.conf
+#   VM_MEM=1024           VM memory, MiB
+#   VM_TIMEOUT=900        seconds before the whole VM run is killed
+#   TEST_TIMEOUT=600      seconds one test program may run (0: no limit;
+#                         default: timeout= in selftests/settings, or 600)
+#   TESTS="prog1 prog2"   run only these test programs (default: all that
+#                         `make -C selftests list-tests` prints)
+#   FS="xfs ext4 tmpfs"   run the tests on these filesystems, in this order
+#   STABLEPIPE_KVM=1      use KVM (-accel kvm -cpu host) instead of TCG
+#   STABLEPIPE_CACHE=DIR  downloads and unpacked kernels
+#                         (default /var/cache/stablepipe)
+#   VM_APPEND="..."       extra kernel command line arguments
+#
+# Needs Debian 12 (bookworm) with apt; missing host packages are installed
+# (that, and the first download of a kernel, need root and the network).
+# Output goes to build/vm/KVER/: console.log (the whole serial console),
+# results.log (what the tests printed: the results are counted from it).
+# Files: kernels.conf (the kernels), kernels.sh (fetching them),
+# initramfs.sh, init.sh (/init in the VM), lifecycle.sh (module life cycle
+# tests, in the VM), report.sh (counting the results), lib.sh.
+# shellcheck source-path=SCRIPTDIR
+set -eu -o pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+# shellcheck source=lib.sh
+. "$HERE/lib.sh"
+# shellcheck source=kernels.sh
+. "$HERE/kernels.sh"
+# shellcheck source=initramfs.sh
+. "$HERE/initramfs.sh"
+# shellcheck source=report.sh
+. "$HERE/report.sh"
+
+KERNEL=${KERNEL:-6.1}
+VM_MEM=${VM_MEM:-1024}
+VM_TIMEOUT=${VM_TIMEOUT:-900}
+# default: kselftest's selftests/settings "timeout=N", else 600
+TEST_TIMEOUT=${TEST_TIMEOUT:-$(sed -n 's/^timeout=\([0-9]*\)$/\1/p' \
+	"$REPO/selftests/settings" 2>/dev/null | grep . || echo 600)}
+TESTS=${TESTS:-}
+FS=${FS:-xfs ext4 tmpfs}
+STABLEPIPE_KVM=${STABLEPIPE_KVM:-0}
+CACHE=${STABLEPIPE_CACHE:-/var/cache/stablepipe}
+VM_APPEND=${VM_APPEND:-}
+
+HOST_PACKAGES=(qemu-system-x86 busybox-static xfsprogs e2fsprogs kmod cpio
+	build-essential bc flex bison libelf-dev sparse linux-headers-amd64)
+
+MODE=check
+EXTRA_PASS=0 EXTRA_FAIL=0 EXTRA_FAILURES=
+INITRAMFS_FILES=()
+SELECTED=()
+DRIVES=()
+DISKS=
+
+usage() {
+	sed -n '/^# usage:/,/^# Needs/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2
+	exit 2
+}
+
+check_settings() {
+	local v fs seen=" "
+	for v in VM_MEM VM_TIMEOUT TEST_TIMEOUT; do
+		[[ ${!v} =~ ^[0-9]+$ ]] || die "$v=${!v} is not a number"
+	done
+	[ -n "$FS" ] || die "FS is empty"
+	for fs in $FS; do
+		case $fs in
+		xfs | ext4 | tmpfs) ;;
+		*) die "FS: unknown filesystem $fs (xfs, ext4, tmpfs)" ;;
+		esac
+		case $seen in *" $fs "*) die "FS: $fs twice" ;; esac
+		seen="$seen$fs "
+	done
+}
+
+extra_fail() {
+	EXTRA_FAIL=$((EXTRA_FAIL + 1))
+	EXTRA_FAILURES="$EXTRA_FAILURES  $*
+"
+}
+
+build_module() {
+	local ko=$REPO/stablepipe.ko vermagic
+	say "building the module for $KVER"
+	"$KBUILD" || die "building the module failed"
+	[ -f "$ko" ] || die "the module build made no $ko"
+	vermagic=$(modinfo -F vermagic "$ko")
+	[ "${vermagic%% *}" = "$KVER" ] ||
+		die "$ko is built for ${vermagic%% *}, not $KVER"
+	INITRAMFS_FILES+=("$ko|stablepipe.ko")
+}
+
+# build_selftests: build the test programs statically; select those that
+# `make list-tests` prints (filtered by TESTS).
+build_selftests() {
+	local dir=$REPO/selftests list t all=()
+	if [ ! -f "$dir/Makefile" ]; then
+		warn "no selftests/Makefile: no test programs"
+		return 0
+	fi
+	say "building the selftests"
+	make -C "$dir" LDFLAGS=-static || die "building the selftests failed"
+	if ! list=$(make -s --no-print-directory -C "$dir" list-tests); then
+		warn "make -C selftests list-tests failed: no test programs"
+		return 0
+	fi
+	for t in $list; do
+		[[ $t =~ ^[A-Za-z0-9_.+/-]+$ ]] || die "list-tests: odd name '$t'"
+		[ -x "$dir/$t" ] || die "list-tests names $t, but there is no selftests/$t"
+		all+=("$t")
+	done
+	if [ -n "$TESTS" ]; then
+		for t in $TESTS; do
+			[[ " ${all[*]} " == *" $t "* ]] ||
+				die "TESTS: no test program $t (there are: ${all[*]})"
+			SELECTED+=("$t")
+		done
+	else
+		SELECTED=("${all[@]}")
+	fi
+	for t in "${SELECTED[@]}"; do
+		INITRAMFS_FILES+=("$dir/$t|selftests/$t")
+	done
+}
+
+# build_demo: userspace/demo.sh becomes /demo/run.sh, with the programs
+# that `make -C userspace list-bins` prints next to it in /demo.
+build_demo() {
+	local dir=$REPO/userspace list b
+	if [ ! -f "$dir/demo.sh" ]; then
+		warn "no userspace/demo.sh: the demo only loads the module"
+		return 0
+	fi
+	INITRAMFS_FILES+=("$dir/demo.sh|demo/run.sh")
+	[ -f "$dir/Makefile" ] || return 0
+	say "building userspace"
+	make -C "$dir" LDFLAGS=-static || die "building userspace failed"
+	if ! list=$(make -s --no-print-directory -C "$dir" list-bins); then
+		warn "make -C userspace list-bins failed: no programs for the demo"
+		return 0
+	fi
+	for b in $list; do
+		[ -x "$dir/$b" ] || die "list-bins names $b, but there is no userspace/$b"
+		INITRAMFS_FILES+=("$dir/$b|demo/$(basename "$b")")
+	done
+}
+
+# make_disks: a fresh 1 GiB sparse scratch image per disk filesystem in FS.
+make_disks() {
+	local fs img letters=(a b c d) i=0
+	for fs in $FS; do
+		img=$BUILD/$fs.img
+		case $fs in
+		tmpfs) continue ;;
+		esac
+		rm -f "$img"
+		truncate -s 1G "$img"
+		case $fs in
+		xfs) mkfs.xfs -q -f "$img" ;;
+		ext4) mkfs.ext4 -q -F "$img" ;;
+		esac
+		DRIVES+=(-drive "file=$img,if=virtio,format=raw")
+		DISKS="$DISKS $fs:vd${letters[i]}"
+		i=$((i + 1))
+	done
+}
+
+write_conf() {
+	CONF=$BUILD/stablepipe.conf
+	cat >"$CONF" <<-CONF
+	MODE=$MODE
+	DISKS='${DISKS# }'
+	FS='$FS'
+	TESTS='${SELECTED[*]}'
+	TEST_TIMEOUT=$TEST_TIMEOUT
+	CONF
+}
+
+boot_vm() {
+	local accel=(-accel tcg -cpu max) rc=0 start=$SECONDS
+	[ "$STABLEPIPE_KVM" = 1 ] && accel=(-accel kvm -cpu host)
+	: >"$RESULTS_LOG"
+	say "booting $KVER (${accel[*]}, timeout ${VM_TIMEOUT}s)"
+	timeout --foreground -k 10 "$VM_TIMEOUT" qemu-system-x86_64 "${accel[@]}" \
+		-smp 2 -m "$VM_MEM" -no-reboot -nic none -monitor none \
+		-display none -vga none \
+		-serial stdio -serial "file:$RESULTS_LOG" \
+		-kernel "$KROOT/boot/vmlinuz-$KVER" \
+		-initrd "$BUILD/initramfs.cpio.gz" \
+		-append "console=ttyS0 panic=-1 printk.time=1 loglevel=7 $VM_APPEND" \
+		"${DRIVES[@]}" </dev/null 2>&1 | tee "$CONSOLE_LOG" || rc=$?
+	case $rc in
+	0) ;;
+	124 | 137) warn "the VM timed out after ${VM_TIMEOUT}s" ;;
+	*) warn "qemu exited with status $rc" ;;
+	esac
+	say "the VM ran for $((SECONDS - start))s"
+}
+
+# fsck_disks: after a complete run the scratch filesystems must be clean.
+fsck_disks() {
+	local fs img out
+	grep -q '^STABLEPIPE-VM-DONE' "$RESULTS_LOG" || return 0
+	for fs in $FS; do
+		img=$BUILD/$fs.img
+		case $fs in
+		xfs) out=$(xfs_repair -n "$img" 2>&1) ;;
+		ext4) out=$(e2fsck -fn "$img" 2>&1) ;;
+		*) continue ;;
+		esac || {
+			printf '%s\n' "$out"
+			extra_fail "fsck of the $fs scratch disk found problems"
+			continue
+		}
+		EXTRA_PASS=$((EXTRA_PASS + 1))
+	done
+}
+
+main() {
+	case $# in
+	0) ;;
+	1) if [ "$1" = --demo ]; then MODE=demo; else usage; fi ;;
+	*) usage ;;
+	esac
+	check_settings
+	ensure_packages "${HOST_PACKAGES[@]}"
+	kernel_select "$KERNEL"
+	BUILD=$REPO/build/vm/$KVER
+	CONSOLE_LOG=$BUILD/console.log
+	RESULTS_LOG=$BUILD/results.log
+	mkdir -p "$BUILD"
+	build_module
+	if [ "$MODE" = demo ]; then
+		build_demo
+	else
+		build_selftests
+		[ ${#SELECTED[@]} -gt 0 ] ||
+			extra_fail "no test programs (make -C selftests list-tests)"
+	fi
+	make_disks
+	write_conf
+	say "building the initramfs"
+	initramfs_build "$BUILD/initramfs.cpio.gz" "$BUILD/initramfs"
+	boot_vm
+	fsck_disks
+	report "$RESULTS_LOG" "$CONSOLE_LOG"
+}
+
+main "$@"
