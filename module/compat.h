@@ -6,9 +6,21 @@
 #ifndef STABLEPIPE_COMPAT_H
 #define STABLEPIPE_COMPAT_H
 
+#include <linux/mm.h>
 #include <linux/pipe_fs_i.h>
 
-/* The slot of the oldest buffer in @pipe (6.13 added pipe_buf()). */
+/*
+ * no_llseek: gone in 6.12 (6.12 include/linux/fs.h no longer defines it;
+ * 6.1 fs.h:3340 had "#define no_llseek NULL").  Being NULL, it never did
+ * anything: main.c leaves .llseek unset, and stream_open() clears
+ * FMODE_LSEEK so that vfs_llseek() fails with -ESPIPE on every kernel.
+ * No shim needed.
+ */
+
+/*
+ * The slot of the oldest buffer in @pipe.  6.1's pipe_fs_i.h has no
+ * pipe_buf() (6.12 pipe_fs_i.h:180 does); this is the same expression.
+ */
 static inline struct pipe_buffer *sp_pipe_tail_buf(struct pipe_inode_info *pipe)
 {
 	return &pipe->bufs[pipe->tail & (pipe->ring_size - 1)];
@@ -23,6 +35,23 @@ static inline bool sp_pipe_is_full(struct pipe_inode_info *pipe)
 {
 	return pipe_full(READ_ONCE(pipe->head), READ_ONCE(pipe->tail),
 			 READ_ONCE(pipe->max_usage));
+}
+
+/*
+ * The page @n pages after @page inside @page's folio.  nth_page() is gone
+ * in 7.2 (7.2 include/linux/mm.h no longer defines it; 6.12 mm.h:222-228
+ * still does): folio pages are now always contiguous in the memmap (7.2
+ * mmzone.h:65-77) and folio_page() is plain pointer arithmetic (7.2
+ * page-flags.h:313).  folio_page() is right on every kernel we support
+ * (6.1 page-flags.h:288 and 6.12 page-flags.h:277 define it as
+ * nth_page(&folio->page, n)), so this needs no version gate.
+ */
+static inline struct page *sp_folio_nth_page(struct page *page,
+					     unsigned long n)
+{
+	struct folio *folio = page_folio(page);
+
+	return folio_page(folio, folio_page_idx(folio, page) + n);
 }
 
 #endif /* STABLEPIPE_COMPAT_H */

@@ -114,7 +114,7 @@ static size_t sp_copy_buffer(struct sp_instance *sp,
 		if (!seg)
 			break;
 		soff = buf->offset + done;
-		src = nth_page(buf->page, soff >> PAGE_SHIFT);
+		src = sp_folio_nth_page(buf->page, soff >> PAGE_SHIFT);
 		soff &= ~PAGE_MASK;
 		n = min3(space, len - done, PAGE_SIZE - soff);
 		s = kmap_local_page(src);

@@ -184,7 +184,6 @@ static const struct file_operations sp_fops = {
 	.owner		= THIS_MODULE,
 	.open		= sp_open,
 	.release	= sp_release,
-	.llseek		= no_llseek,
 	.read_iter	= sp_read_iter,
 	.write_iter	= sp_write_iter,
 	.splice_read	= sp_splice_read,

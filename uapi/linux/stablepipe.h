@@ -61,7 +61,7 @@ struct stablepipe_stats {
 	__u64 copied_small;		/* buffer holds under half a page */
 	__u64 bytes_in_write;
 	__u64 bytes_in_splice;		/* splice(2) from a pipe */
-	__u64 bytes_in_sendfile;	/* sendfile(2), copy_file_range(2) */
+	__u64 bytes_in_sendfile;	/* sendfile(2) */
 	__u64 bytes_out_read;
 	__u64 bytes_out_splice;
 	__u64 bytes_buffered;		/* now */
