@@ -1,0 +1,633 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * counters_test - the counters of an instance (STABLEPIPE_IOC_GET_STATS,
+ * /proc/self/fdinfo) and of the module (/proc/stablepipe) agree with what
+ * was done, and the data read out is what went in.
+ *
+ * Rules checked everywhere: pages_copied is the sum of the copied_*
+ * reasons; splice and sendfile count each PAGE_SIZE source page a pipe
+ * buffer touches once, stolen or under one reason; bytes_in_* and
+ * bytes_out_* are the bytes moved.
+ *
+ * Reasons this header does not know (a newer kernel may add some, always
+ * as fdinfo lines "copied_NAME:") are summed from fdinfo, so the sum rule
+ * holds with them; the checks that name a reason say which.
+ *
+ * Filesystem-specific expectations for a cold (fsync + DONTNEED), clean,
+ * unmapped 8 MiB file sent with sendfile:
+ *   ext4:  >= 90% of the pages stolen; when the kernel gives ext4 large
+ *          folios (copied_large_folio > 0, ext4 has them since 6.16) it
+ *          is treated like XFS
+ *   tmpfs: nothing stolen, copied_dirty > 0 (shmem pages are dirty)
+ *   XFS:   stolen + copied == 2048 only (large folios are copied)
+ */
+#define _GNU_SOURCE
+#include <stddef.h>
+#include <sys/sendfile.h>
+#include "sp_common.h"
+
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+
+static const struct {
+	const char *name;
+	size_t off;
+} fields[] = {
+#define F(x) { #x, offsetof(struct stablepipe_stats, x) }
+	F(pages_stolen), F(pages_copied), F(copied_user), F(copied_policy),
+	F(copied_mapped), F(copied_pinned), F(copied_dirty),
+	F(copied_writeback), F(copied_large_folio), F(copied_busy),
+	F(copied_not_stealable), F(copied_partial), F(copied_small),
+	F(bytes_in_write),
+	F(bytes_in_splice), F(bytes_in_sendfile), F(bytes_out_read),
+	F(bytes_out_splice), F(bytes_buffered), F(capacity),
+#undef F
+};
+
+/* The names /proc/stablepipe must have. */
+static const char *const proc_names[] = {
+	"pages_stolen", "pages_copied", "copied_user", "copied_policy",
+	"copied_mapped", "copied_pinned", "copied_dirty", "copied_writeback",
+	"copied_large_folio", "copied_busy", "copied_not_stealable",
+	"copied_partial", "copied_small", "bytes_in_write", "bytes_in_splice",
+	"bytes_in_sendfile", "bytes_out_read", "bytes_out_splice",
+	"instances", "bytes_buffered",
+};
+
+static uint64_t field(const struct stablepipe_stats *st, size_t off)
+{
+	return *(const uint64_t *)((const char *)st + off);
+}
+
+/* ---- name/value files ---- */
+
+struct kv {
+	char name[48];
+	uint64_t value;
+};
+
+#define KV_MAX	64
+
+/*
+ * Parse "name<sep>value" lines of @path into @kv; returns the count or -1.
+ * Lines whose value is not a number are skipped.
+ */
+static int kv_read(const char *path, struct kv *kv)
+{
+	char line[256], *v, *end;
+	int n = 0;
+	FILE *f = fopen(path, "re");
+
+	if (!f)
+		return -1;
+	while (n < KV_MAX && fgets(line, sizeof(line), f)) {
+		size_t nl = strcspn(line, ": \t");
+
+		if (!nl || nl >= sizeof(kv[n].name) || !line[nl])
+			continue;
+		v = line + nl + strspn(line + nl, ": \t");
+		errno = 0;
+		kv[n].value = strtoull(v, &end, 10);
+		if (errno || end == v)
+			continue;
+		memcpy(kv[n].name, line, nl);
+		kv[n].name[nl] = '\0';
+		n++;
+	}
+	fclose(f);
+	return n;
+}
+
+static bool kv_get(const struct kv *kv, int n, const char *name,
+		   uint64_t *val)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		if (!strcmp(kv[i].name, name)) {
+			*val = kv[i].value;
+			return true;
+		}
+	}
+	return false;
+}
+
+static int fdinfo_read(int fd, struct kv *kv)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	return kv_read(path, kv);
+}
+
+static bool known_reason(const char *name)
+{
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(fields); i++)
+		if (!strcmp(fields[i].name, name))
+			return true;
+	return false;
+}
+
+/*
+ * GET_STATS of @fd into @st, checked against itself and fdinfo: size,
+ * version, pages_copied == sum of reasons (including reasons only fdinfo
+ * names), every field equal to its fdinfo line.
+ */
+static int stats(int fd, struct stablepipe_stats *st)
+{
+	uint64_t fsum = 0, fcopied = 0, v;
+	struct kv kv[KV_MAX];
+	bool unknown = false;
+	unsigned int i;
+	int n;
+
+	CHECK_RET(sp_get_stats(fd, st), 0);
+	CHECK_EQ_U64(st->size, sizeof(*st), "stats.size");
+	CHECK_EQ_U64(st->version, STABLEPIPE_STATS_VERSION, "stats.version");
+	n = fdinfo_read(fd, kv);
+	CHECK(n > 0, "cannot read /proc/self/fdinfo/%d", fd);
+	for (i = 0; i < ARRAY_SIZE(fields); i++) {
+		CHECK(kv_get(kv, n, fields[i].name, &v),
+		      "fdinfo has no %s: line", fields[i].name);
+		CHECK(v == field(st, fields[i].off),
+		      "fdinfo %s %" PRIu64 ", GET_STATS %" PRIu64,
+		      fields[i].name, v, field(st, fields[i].off));
+	}
+	for (i = 0; i < (unsigned int)n; i++) {
+		if (strncmp(kv[i].name, "copied_", 7))
+			continue;
+		fsum += kv[i].value;
+		if (!known_reason(kv[i].name)) {
+			unknown = true;
+			if (kv[i].value)
+				ktap_print_msg("reason unknown to this header: %s %" PRIu64,
+					       kv[i].name, kv[i].value);
+		}
+	}
+	CHECK(kv_get(kv, n, "pages_copied", &fcopied), "no pages_copied");
+	CHECK(fcopied == fsum,
+	      "fdinfo pages_copied %" PRIu64 " != sum of its copied_* lines %" PRIu64,
+	      fcopied, fsum);
+	if (!unknown)
+		CHECK(st->pages_copied == sp_copied_sum(st),
+		      "pages_copied %llu != sum of reasons %" PRIu64,
+		      (unsigned long long)st->pages_copied, sp_copied_sum(st));
+	return KSFT_PASS;
+}
+
+#define STATS(fd, st)							\
+	CHECK(stats((fd), (st)) == KSFT_PASS, "counters are inconsistent")
+
+/* Moves @len bytes of @ffd from offset 0 into @dev with sendfile. */
+static int send_all(int dev, int ffd, size_t len)
+{
+	off_t off = 0;
+	ssize_t n;
+
+	while ((size_t)off < len) {
+		n = sendfile(dev, ffd, &off, len - off);
+		CHECK(n > 0, "sendfile at %lld: %zd (%s)", (long long)off, n,
+		      n < 0 ? strerror(errno) : "-");
+	}
+	return KSFT_PASS;
+}
+
+/* Fills a pipe with @n page-sized write(2)s and splices it into @dev. */
+static int pipe_pages_into(int dev, unsigned int n, unsigned int seed)
+{
+	size_t len = (size_t)n * SP_PAGE, done = 0;
+	unsigned char *buf = sp_pat_buf(len, 0, seed);
+	unsigned int i;
+	int p[2];
+	ssize_t r;
+
+	CHECK_RET(pipe(p), 0);
+	CHECK(fcntl(p[1], F_SETPIPE_SZ, (int)len) >= (int)len,
+	      "F_SETPIPE_SZ: %s", strerror(errno));
+	for (i = 0; i < n; i++)
+		CHECK_RET(write(p[1], buf + i * SP_PAGE, SP_PAGE), SP_PAGE);
+	while (done < len) {
+		r = splice(p[0], NULL, dev, NULL, len - done, 0);
+		CHECK(r > 0, "splice pipe -> device: %zd (%s)", r,
+		      r < 0 ? strerror(errno) : "-");
+		done += r;
+	}
+	close(p[0]);
+	close(p[1]);
+	free(buf);
+	return KSFT_PASS;
+}
+
+static int read_check(int fd, size_t len, uint64_t base, unsigned int seed,
+		      const char *what)
+{
+	unsigned char *in = sp_malloc(len);
+
+	CHECK_RET(sp_read_full(fd, in, len), len);
+	CHECK_PAT(what, in, len, base, seed);
+	free(in);
+	return KSFT_PASS;
+}
+
+#define READ_CHECK(fd, len, base, seed, what)				\
+	CHECK(read_check((fd), (len), (base), (seed), (what)) == KSFT_PASS, \
+	      "data read out (see above)")
+
+/* ---- cases ---- */
+
+static int t_write(const void *arg)
+{
+	unsigned char *buf = sp_pat_buf(10000, 0, 1);
+	struct stablepipe_stats st;
+	int fds[2];
+
+	(void)arg;
+	CHECK(stablepipe2(fds, 0) == 0, "stablepipe2: %s", strerror(errno));
+	CHECK_RET(write(fds[1], buf, 10000), 10000);
+	STATS(fds[0], &st);
+	sp_print_stats("write 10000", &st);
+	CHECK_EQ_U64(st.bytes_in_write, 10000, "bytes_in_write");
+	/* destination pages touched: 10000 bytes touch 1..3 pages */
+	CHECK(st.copied_user >= 1 && st.copied_user <= 3,
+	      "copied_user %llu, want 1..3", (unsigned long long)st.copied_user);
+	CHECK_EQ_U64(st.pages_copied, st.copied_user, "pages_copied");
+	CHECK_EQ_U64(st.pages_stolen, 0, "pages_stolen");
+	CHECK_EQ_U64(st.bytes_in_splice + st.bytes_in_sendfile, 0,
+		     "bytes in by splice and sendfile");
+	CHECK_EQ_U64(st.bytes_buffered, 10000, "bytes_buffered");
+	READ_CHECK(fds[0], 10000, 0, 1, "data written");
+	STATS(fds[0], &st);
+	CHECK_EQ_U64(st.bytes_out_read, 10000, "bytes_out_read");
+	CHECK_EQ_U64(st.bytes_out_splice, 0, "bytes_out_splice");
+	CHECK_EQ_U64(st.bytes_buffered, 0, "bytes_buffered");
+	return KSFT_PASS;
+}
+
+static int t_pipe_pages_stolen(const void *arg)
+{
+	struct stablepipe_stats st;
+	int fds[2];
+
+	(void)arg;
+	CHECK(stablepipe2(fds, 0) == 0, "stablepipe2: %s", strerror(errno));
+	CHECK(pipe_pages_into(fds[1], 16, 2) == KSFT_PASS, "pipe -> device");
+	STATS(fds[0], &st);
+	sp_print_stats("16 anonymous pipe pages", &st);
+	CHECK_EQ_U64(st.bytes_in_splice, 65536, "bytes_in_splice");
+	/* anonymous pipe pages nobody else holds: all stolen */
+	CHECK_EQ_U64(st.pages_stolen, 16, "pages_stolen");
+	CHECK_EQ_U64(st.pages_copied, 0, "pages_copied");
+	READ_CHECK(fds[0], 65536, 0, 2, "stolen pipe pages");
+	STATS(fds[0], &st);
+	CHECK_EQ_U64(st.bytes_out_read, 65536, "bytes_out_read");
+	return KSFT_PASS;
+}
+
+static int t_partial_pipe_buffer(const void *arg)
+{
+	unsigned char *buf = sp_pat_buf(4096, 0, 3);
+	struct stablepipe_stats st;
+	int fds[2], p[2];
+
+	(void)arg;
+	CHECK(stablepipe2(fds, 0) == 0, "stablepipe2: %s", strerror(errno));
+	CHECK_RET(pipe(p), 0);
+	CHECK_RET(write(p[1], buf, 4096), 4096);
+	/* part of a buffer cannot be stolen: its page stays in the pipe */
+	CHECK_RET(splice(p[0], NULL, fds[1], NULL, 1000, 0), 1000);
+	STATS(fds[0], &st);
+	sp_print_stats("first 1000 bytes of a page", &st);
+	CHECK_EQ_U64(st.pages_stolen, 0, "pages_stolen");
+	CHECK_EQ_U64(st.pages_copied, 1, "pages_copied");
+	CHECK_EQ_U64(st.bytes_in_splice, 1000, "bytes_in_splice");
+	/* the rest touches the same page again: counted again */
+	CHECK_RET(splice(p[0], NULL, fds[1], NULL, 65536, 0), 3096);
+	STATS(fds[0], &st);
+	sp_print_stats("then the other 3096", &st);
+	CHECK_EQ_U64(st.pages_stolen + st.pages_copied, 2,
+		     "pages counted for two splices of one page");
+	CHECK_EQ_U64(st.bytes_in_splice, 4096, "bytes_in_splice");
+	READ_CHECK(fds[0], 4096, 0, 3, "page spliced in two parts");
+	return KSFT_PASS;
+}
+
+static int t_sendfile_small_file(const void *arg)
+{
+	struct stablepipe_stats st;
+	int fds[2], ffd;
+
+	(void)arg;
+	ffd = sp_scratch_file(10000, 4, 0, SP_CLEAN);
+	CHECK(ffd >= 0, "scratch file");
+	CHECK(stablepipe2(fds, 0) == 0, "stablepipe2: %s", strerror(errno));
+	CHECK(send_all(fds[1], ffd, 10000) == KSFT_PASS, "sendfile");
+	STATS(fds[0], &st);
+	sp_print_stats("10000-byte file", &st);
+	CHECK_EQ_U64(st.bytes_in_sendfile, 10000, "bytes_in_sendfile");
+	CHECK_EQ_U64(st.bytes_in_splice + st.bytes_in_write, 0,
+		     "bytes in by splice and write");
+	CHECK_EQ_U64(st.pages_stolen + st.pages_copied, 3,
+		     "source pages of a 10000-byte file");
+	READ_CHECK(fds[0], 10000, 0, 4, "file sent");
+	return KSFT_PASS;
+}
+
+static int t_sendfile_cold(const void *arg)
+{
+	const size_t len = 8 * SP_MIB, pages = len / SP_PAGE;
+	enum sp_fs fs = sp_fs_type();
+	struct stablepipe_stats st;
+	int fds[2], ffd;
+
+	(void)arg;
+	ffd = sp_scratch_file(len, 5, 0, SP_COLD);
+	CHECK(ffd >= 0, "scratch file");
+	CHECK(stablepipe2(fds, 0) == 0, "stablepipe2: %s", strerror(errno));
+	CHECK_RET(sp_set_capacity(fds[1], len), 0);
+	CHECK(send_all(fds[1], ffd, len) == KSFT_PASS, "sendfile");
+	STATS(fds[0], &st);
+	sp_print_stats(sp_fs_name(fs), &st);
+	CHECK_EQ_U64(st.bytes_in_sendfile, len, "bytes_in_sendfile");
+	CHECK_EQ_U64(st.pages_stolen + st.pages_copied, pages,
+		     "stolen + copied pages");
+	switch (fs) {
+	case SP_FS_EXT4:
+		if (st.copied_large_folio) {
+			ktap_print_msg("ext4 with large folios: only consistency checked");
+			break;
+		}
+		CHECK(st.pages_stolen * 10 >= pages * 9,
+		      "ext4: %llu of %zu pages stolen, want >= 90%%",
+		      (unsigned long long)st.pages_stolen, pages);
+		break;
+	case SP_FS_TMPFS:
+		CHECK_EQ_U64(st.pages_stolen, 0, "tmpfs: pages_stolen");
+		CHECK(st.copied_dirty > 0, "tmpfs: copied_dirty is 0");
+		break;
+	default:
+		break;
+	}
+	READ_CHECK(fds[0], len, 0, 5, "cold file sent");
+	STATS(fds[0], &st);
+	CHECK_EQ_U64(st.bytes_out_read, len, "bytes_out_read");
+	CHECK_EQ_U64(st.bytes_buffered, 0, "bytes_buffered");
+	return KSFT_PASS;
+}
+
+static int t_sendfile_mapped(const void *arg)
+{
+	const size_t len = SP_MIB, pages = len / SP_PAGE;
+	volatile unsigned char sink = 0;
+	struct stablepipe_stats st;
+	unsigned char *map;
+	int fds[2], ffd;
+	size_t i;
+
+	(void)arg;
+	/* clean pages, faulted in through a shared mapping that stays */
+	ffd = sp_scratch_file(len, 6, 0, SP_COLD);
+	CHECK(ffd >= 0, "scratch file");
+	map = mmap(NULL, len, PROT_READ, MAP_SHARED, ffd, 0);
+	CHECK(map != MAP_FAILED, "mmap: %s", strerror(errno));
+	for (i = 0; i < len; i += SP_PAGE)
+		sink += map[i];
+	CHECK(stablepipe2(fds, 0) == 0, "stablepipe2: %s", strerror(errno));
+	CHECK(send_all(fds[1], ffd, len) == KSFT_PASS, "sendfile");
+	STATS(fds[0], &st);
+	sp_print_stats("mapped file", &st);
+	CHECK_EQ_U64(st.pages_stolen, 0, "pages_stolen of a mapped file");
+	CHECK_EQ_U64(st.copied_mapped, pages, "copied_mapped");
+	CHECK_EQ_U64(st.pages_copied, pages, "pages_copied");
+	READ_CHECK(fds[0], len, 0, 6, "mapped file sent");
+	/* and the mapping still shows the file */
+	CHECK_PAT("the mapping", map, len, 0, 6);
+	munmap(map, len);
+	return KSFT_PASS;
+}
+
+static int t_policy_copy(const void *arg)
+{
+	const size_t len = SP_MIB, pages = len / SP_PAGE;
+	struct stablepipe_stats st;
+	int fds[2], ffd;
+
+	(void)arg;
+	CHECK(stablepipe2(fds, 0) == 0, "stablepipe2: %s", strerror(errno));
+	CHECK_RET(sp_set_policy(fds[1], STABLEPIPE_POLICY_COPY), 0);
+	CHECK(pipe_pages_into(fds[1], 16, 7) == KSFT_PASS, "pipe -> device");
+	STATS(fds[0], &st);
+	sp_print_stats("policy copy, 16 pipe pages", &st);
+	CHECK_EQ_U64(st.pages_stolen, 0, "pages_stolen");
+	CHECK_EQ_U64(st.copied_policy, 16, "copied_policy");
+	CHECK_EQ_U64(st.pages_copied, 16, "pages_copied");
+	READ_CHECK(fds[0], 65536, 0, 7, "pipe pages copied");
+
+	ffd = sp_scratch_file(len, 8, 0, SP_COLD);
+	CHECK(ffd >= 0, "scratch file");
+	CHECK(send_all(fds[1], ffd, len) == KSFT_PASS, "sendfile");
+	STATS(fds[0], &st);
+	sp_print_stats("policy copy, then a cold 1 MiB file", &st);
+	CHECK_EQ_U64(st.pages_stolen, 0, "pages_stolen");
+	CHECK_EQ_U64(st.copied_policy, 16 + pages, "copied_policy");
+	CHECK_EQ_U64(st.pages_copied, 16 + pages, "pages_copied");
+	READ_CHECK(fds[0], len, 0, 8, "cold file copied");
+	return KSFT_PASS;
+}
+
+static int t_splice_out(const void *arg)
+{
+	unsigned char *buf = sp_pat_buf(20000, 0, 9);
+	struct stablepipe_stats st;
+	size_t done = 0;
+	int fds[2], p[2];
+	ssize_t n;
+
+	(void)arg;
+	CHECK(stablepipe2(fds, 0) == 0, "stablepipe2: %s", strerror(errno));
+	CHECK_RET(pipe(p), 0);
+	CHECK_RET(write(fds[1], buf, 20000), 20000);
+	while (done < 20000) {
+		n = splice(fds[0], NULL, p[1], NULL, 20000 - done, 0);
+		CHECK(n > 0, "splice device -> pipe: %zd (%s)", n,
+		      n < 0 ? strerror(errno) : "-");
+		done += n;
+	}
+	STATS(fds[0], &st);
+	CHECK_EQ_U64(st.bytes_out_splice, 20000, "bytes_out_splice");
+	CHECK_EQ_U64(st.bytes_out_read, 0, "bytes_out_read");
+	CHECK_EQ_U64(st.bytes_buffered, 0, "bytes_buffered");
+	READ_CHECK(p[0], 20000, 0, 9, "data spliced out");
+	return KSFT_PASS;
+}
+
+/* Some of everything, leaving 5000 bytes buffered. */
+static int activity(int fds[2], size_t *in, size_t *out)
+{
+	unsigned char *buf = sp_pat_buf(10000, 0, 10);
+	int ffd;
+
+	CHECK_RET(write(fds[1], buf, 10000), 10000);
+	READ_CHECK(fds[0], 10000, 0, 10, "written");
+	CHECK(pipe_pages_into(fds[1], 16, 11) == KSFT_PASS, "pipe -> device");
+	READ_CHECK(fds[0], 65536, 0, 11, "spliced");
+	ffd = sp_scratch_file(100000, 12, 0, SP_CLEAN);
+	CHECK(ffd >= 0, "scratch file");
+	CHECK(send_all(fds[1], ffd, 100000) == KSFT_PASS, "sendfile");
+	close(ffd);
+	READ_CHECK(fds[0], 95000, 0, 12, "sent");
+	*in = 10000 + 65536 + 100000;
+	*out = 10000 + 65536 + 95000;
+	free(buf);
+	return KSFT_PASS;
+}
+
+static int t_fdinfo(const void *arg)
+{
+	struct stablepipe_stats st;
+	size_t in, out;
+	char pol[32];
+	int fds[2];
+
+	(void)arg;
+	CHECK(stablepipe2(fds, 0) == 0, "stablepipe2: %s", strerror(errno));
+	CHECK(activity(fds, &in, &out) == KSFT_PASS, "activity");
+	/* stats() compares every field with its fdinfo line */
+	STATS(fds[0], &st);
+	STATS(fds[1], &st);
+	sp_print_stats("after some of everything", &st);
+	CHECK_EQ_U64(st.bytes_in_write + st.bytes_in_splice +
+		     st.bytes_in_sendfile, in, "bytes in");
+	CHECK_EQ_U64(st.bytes_out_read + st.bytes_out_splice, out, "bytes out");
+	CHECK_EQ_U64(st.bytes_buffered, in - out, "bytes_buffered");
+	CHECK_EQ_U64(st.capacity, SP_MIB, "capacity");
+	CHECK(sp_fdinfo_str(fds[0], "policy", pol, sizeof(pol)) == 0,
+	      "no policy: line");
+	CHECK(!strcmp(pol, "auto") || !strcmp(pol, "0"),
+	      "policy \"%s\", want auto", pol);
+	CHECK_RET(sp_set_policy(fds[0], STABLEPIPE_POLICY_COPY), 0);
+	CHECK(sp_fdinfo_str(fds[1], "policy", pol, sizeof(pol)) == 0,
+	      "no policy: line");
+	CHECK(!strcmp(pol, "copy") || !strcmp(pol, "1"),
+	      "policy \"%s\", want copy", pol);
+	READ_CHECK(fds[0], in - out, out - 10000 - 65536, 12, "rest");
+	return KSFT_PASS;
+}
+
+static int proc_read(struct kv *kv)
+{
+	return kv_read("/proc/stablepipe", kv);
+}
+
+static int t_global(const void *arg)
+{
+	struct kv g0[KV_MAX], g1[KV_MAX];
+	struct stablepipe_stats st;
+	uint64_t a, b, sum = 0, copied = 0;
+	int n0, n1, fds[2], i;
+	size_t in, out;
+	unsigned int k;
+
+	(void)arg;
+	n0 = proc_read(g0);
+	CHECK(n0 > 0, "cannot read /proc/stablepipe: %s", strerror(errno));
+	for (k = 0; k < ARRAY_SIZE(proc_names); k++)
+		CHECK(kv_get(g0, n0, proc_names[k], &a),
+		      "/proc/stablepipe has no %s", proc_names[k]);
+	CHECK(stablepipe2(fds, 0) == 0, "stablepipe2: %s", strerror(errno));
+	CHECK(activity(fds, &in, &out) == KSFT_PASS, "activity");
+	STATS(fds[0], &st);
+	n1 = proc_read(g1);
+	CHECK(n1 > 0, "cannot read /proc/stablepipe");
+	/* every counter grew by at least what this instance did */
+	for (k = 0; k < ARRAY_SIZE(fields); k++) {
+		const char *name = fields[k].name;
+
+		if (!strcmp(name, "capacity") || !strcmp(name, "bytes_buffered"))
+			continue;
+		CHECK(kv_get(g0, n0, name, &a) && kv_get(g1, n1, name, &b),
+		      "/proc/stablepipe has no %s", name);
+		CHECK(b - a >= field(&st, fields[k].off),
+		      "global %s grew by %" PRIu64 ", the instance alone counted %" PRIu64,
+		      name, b - a, field(&st, fields[k].off));
+	}
+	CHECK(kv_get(g1, n1, "bytes_buffered", &b), "no bytes_buffered");
+	CHECK(b >= st.bytes_buffered,
+	      "global bytes_buffered %" PRIu64 " < the instance's %llu", b,
+	      (unsigned long long)st.bytes_buffered);
+	CHECK(st.bytes_buffered == in - out, "instance bytes_buffered");
+	for (i = 0; i < n1; i++)
+		if (!strncmp(g1[i].name, "copied_", 7))
+			sum += g1[i].value;
+	CHECK(kv_get(g1, n1, "pages_copied", &copied), "no pages_copied");
+	CHECK(copied == sum,
+	      "global pages_copied %" PRIu64 " != sum of copied_* %" PRIu64,
+	      copied, sum);
+	READ_CHECK(fds[0], in - out, out - 10000 - 65536, 12, "rest");
+	return KSFT_PASS;
+}
+
+static int t_instances(const void *arg)
+{
+	struct stablepipe_fd req = { .flags = O_RDONLY };
+	struct kv g[KV_MAX];
+	uint64_t before, now;
+	int fd[3], nfd, n, fds[2];
+	unsigned char *buf = sp_pat_buf(3000, 0, 13);
+	unsigned int i;
+
+	(void)arg;
+	n = proc_read(g);
+	CHECK(n > 0 && kv_get(g, n, "instances", &before),
+	      "no instances in /proc/stablepipe");
+	for (i = 0; i < 3; i++)
+		CHECK_OK(fd[i], open(STABLEPIPE_DEV, O_RDWR));
+	n = proc_read(g);
+	CHECK(n > 0 && kv_get(g, n, "instances", &now), "no instances");
+	CHECK_EQ_U64(now, before + 3, "instances after 3 opens");
+	/* another fd on an instance is not another instance */
+	CHECK_OK(nfd, ioctl(fd[0], STABLEPIPE_IOC_NEW_FD, &req));
+	CHECK(stablepipe2(fds, 0) == 0, "stablepipe2: %s", strerror(errno));
+	n = proc_read(g);
+	CHECK(n > 0 && kv_get(g, n, "instances", &now), "no instances");
+	CHECK_EQ_U64(now, before + 4, "instances after NEW_FD and stablepipe2");
+	CHECK_RET(write(fd[0], buf, 3000), 3000);
+	READ_CHECK(nfd, 3000, 0, 13, "NEW_FD reads its instance");
+	for (i = 0; i < 3; i++)
+		CHECK_RET(close(fd[i]), 0);
+	n = proc_read(g);
+	CHECK(n > 0 && kv_get(g, n, "instances", &now), "no instances");
+	CHECK_EQ_U64(now, before + 2, "instances while a NEW_FD fd keeps one");
+	CHECK_RET(close(nfd), 0);
+	CHECK_RET(close(fds[0]), 0);
+	CHECK_RET(close(fds[1]), 0);
+	n = proc_read(g);
+	CHECK(n > 0 && kv_get(g, n, "instances", &now), "no instances");
+	CHECK_EQ_U64(now, before, "instances after closing everything");
+	return KSFT_PASS;
+}
+
+#define CASE(fn)	{ #fn, fn, NULL, 0 }
+
+static const struct ktap_case cases[] = {
+	CASE(t_write),
+	CASE(t_pipe_pages_stolen),
+	CASE(t_partial_pipe_buffer),
+	CASE(t_sendfile_small_file),
+	CASE(t_sendfile_cold),
+	CASE(t_sendfile_mapped),
+	CASE(t_policy_copy),
+	CASE(t_splice_out),
+	CASE(t_fdinfo),
+	CASE(t_global),
+	CASE(t_instances),
+};
+
+int main(void)
+{
+	ktap_print_header();
+	sp_require_device();
+	ktap_print_msg("filesystem: %s (%s)", sp_fs_name(sp_fs_type()),
+		       sp_testdir());
+	ktap_run_cases(cases, ARRAY_SIZE(cases), 120);
+}
