@@ -18,12 +18,18 @@
  */
 
 /*
- * The slot of the oldest buffer in @pipe.  6.1's pipe_fs_i.h has no
+ * The buffer in ring slot @slot of @pipe.  6.1's pipe_fs_i.h has no
  * pipe_buf() (6.12 pipe_fs_i.h:180 does); this is the same expression.
  */
+static inline struct pipe_buffer *sp_pipe_buf(struct pipe_inode_info *pipe,
+					      unsigned int slot)
+{
+	return &pipe->bufs[slot & (pipe->ring_size - 1)];
+}
+
 static inline struct pipe_buffer *sp_pipe_tail_buf(struct pipe_inode_info *pipe)
 {
-	return &pipe->bufs[pipe->tail & (pipe->ring_size - 1)];
+	return sp_pipe_buf(pipe, pipe->tail);
 }
 
 static inline bool sp_pipe_is_empty(struct pipe_inode_info *pipe)

@@ -132,10 +132,53 @@ static size_t sp_copy_buffer(struct sp_instance *sp,
 	return done;
 }
 
-/* References a stealable folio has: the pipe buffer's, its cache's, its private data's. */
-static int sp_expected_refs(struct folio *folio)
+/* Offset of the first byte of @buf in its folio. */
+static size_t sp_buf_folio_offset(const struct pipe_buffer *buf)
 {
-	int refs = 1;
+	struct folio *folio = page_folio(buf->page);
+
+	return folio_page_idx(folio, buf->page) * PAGE_SIZE + buf->offset;
+}
+
+/*
+ * sp_folio_run - how many buffers, from the tail of @pipe, hold a whole folio
+ *
+ * A page is stolen with the buffer that holds it.  A large folio can only
+ * be stolen whole, so every byte of it must be in the pipe, in order, in
+ * consecutive buffers from the tail: one buffer on 6.1, where a page-cache
+ * buffer may span a folio; one per page since 6.5.  Returns the number of
+ * buffers, or 0 when they don't hold the whole folio or it exceeds @limit
+ * bytes.  Called with the pipe locked.
+ */
+static unsigned int sp_folio_run(struct pipe_inode_info *pipe, size_t limit)
+{
+	const struct pipe_buffer *first = sp_pipe_tail_buf(pipe), *buf;
+	struct folio *folio = page_folio(first->page);
+	size_t size = folio_size(folio), pos = 0;
+	unsigned int slot, n = 0;
+
+	if (!folio_test_large(folio))
+		return 1;
+	if (size > limit)
+		return 0;
+	for (slot = pipe->tail; pos < size && slot != pipe->head; slot++) {
+		buf = sp_pipe_buf(pipe, slot);
+		if (buf->ops != first->ops || page_folio(buf->page) != folio ||
+		    sp_buf_folio_offset(buf) != pos)
+			return 0;
+		pos += buf->len;
+		n++;
+	}
+	return pos == size ? n : 0;
+}
+
+/*
+ * References a stealable folio has: one for each of the @nbufs pipe buffers
+ * that hold it, its page cache's, its private data's.
+ */
+static int sp_expected_refs(struct folio *folio, unsigned int nbufs)
+{
+	int refs = nbufs;
 
 	if (folio_mapping(folio))
 		refs += folio_nr_pages(folio);
@@ -145,15 +188,17 @@ static int sp_expected_refs(struct folio *folio)
 }
 
 /*
- * Why the whole of @buf must be copied rather than stolen, or
- * SP_PAGES_STOLEN when it may be tried.  The checks are unlocked and only
- * classify: the owner's try_steal, under the folio lock, decides.
+ * Why the buffer at the tail of @pipe must be copied rather than stolen,
+ * or SP_PAGES_STOLEN when stealing may be tried; then @run is the number
+ * of buffers from the tail that hold its folio.  The checks are unlocked
+ * and only classify: the owner's try_steal, under the folio lock, decides.
  */
 static enum sp_stat sp_steal_verdict(const struct sp_instance *sp,
-				     const struct pipe_buffer *buf)
+				     struct pipe_inode_info *pipe,
+				     size_t limit, unsigned int *run)
 {
+	const struct pipe_buffer *buf = sp_pipe_tail_buf(pipe);
 	struct folio *folio = page_folio(buf->page);
-	size_t foff = folio_page_idx(folio, buf->page) * PAGE_SIZE + buf->offset;
 
 	if (sp->policy == STABLEPIPE_POLICY_COPY)
 		return SP_COPIED_POLICY;
@@ -167,54 +212,139 @@ static enum sp_stat sp_steal_verdict(const struct sp_instance *sp,
 		return SP_COPIED_DIRTY;
 	if (folio_test_writeback(folio))
 		return SP_COPIED_WRITEBACK;
-	if (folio_test_large(folio) &&
-	    (foff != 0 || buf->len != folio_size(folio)))
+	*run = sp_folio_run(pipe, limit);
+	if (!*run)
 		return SP_COPIED_LARGE_FOLIO;
-	if (folio_ref_count(folio) > sp_expected_refs(folio))
+	if (folio_ref_count(folio) > sp_expected_refs(folio, *run))
 		return SP_COPIED_BUSY;
 	return SP_PAGES_STOLEN;
 }
 
-/*
- * Take all of @buf: steal its folio if the verdict and the owner agree,
- * else copy it.  Returns the bytes taken (fewer than buf->len only when
- * memory ran out).  Called with the pipe locked and sp->lock held.
- */
-static size_t sp_take_buffer(struct sp_instance *sp,
-			     struct pipe_inode_info *pipe,
-			     struct pipe_buffer *buf)
+/* Release the buffer at the tail of @pipe and move the tail past it. */
+static void sp_pipe_drop_tail(struct pipe_inode_info *pipe)
 {
-	struct folio *folio = page_folio(buf->page);
-	enum sp_stat why = sp_steal_verdict(sp, buf);
-	size_t foff;
+	pipe_buf_release(pipe, sp_pipe_tail_buf(pipe));
+	pipe->tail++;
+}
 
-	if (why != SP_PAGES_STOLEN)
-		return sp_copy_buffer(sp, buf, buf->len, why);
+/*
+ * Copy the @n whole buffers at the tail of @pipe and drop them.  Returns
+ * the bytes copied; on a short copy the rest stays in the pipe.
+ */
+static size_t sp_copy_run(struct sp_instance *sp, struct pipe_inode_info *pipe,
+			  unsigned int n, enum sp_stat why)
+{
+	struct pipe_buffer *buf;
+	size_t done = 0, got;
 
-	if (!pipe_buf_try_steal(pipe, buf)) {
-		why = folio_ref_count(folio) > sp_expected_refs(folio) ?
-		      SP_COPIED_BUSY : SP_COPIED_NOT_STEALABLE;
-		return sp_copy_buffer(sp, buf, buf->len, why);
+	while (n--) {
+		buf = sp_pipe_tail_buf(pipe);
+		got = sp_copy_buffer(sp, buf, buf->len, why);
+		done += got;
+		if (got < buf->len) {
+			buf->offset += got;
+			buf->len -= got;
+			break;
+		}
+		sp_pipe_drop_tail(pipe);
 	}
-	/*
-	 * try_steal returned the folio locked, out of any page cache, with
-	 * the buffer's reference as the only one.  Take our own reference:
-	 * the buffer's is dropped by the caller's pipe_buf_release().  If we
-	 * cannot queue it, the buffer still holds the data and stays in the
-	 * pipe.
-	 */
+	return done;
+}
+
+/*
+ * sp_steal_run - steal the folio that the @n buffers at the tail of @pipe
+ * hold, whole, or copy the buffers if its owner refuses
+ *
+ * Returns the bytes taken, or -ENOMEM with the buffers left in the pipe.
+ *
+ * References: each buffer holds one.  The owner's try_steal accepts no
+ * reference besides the page cache's and the one of the buffer it is
+ * given, so the other n - 1 buffers' references are dropped first (the
+ * first buffer keeps the folio alive), and taken back if it refuses.
+ * Nobody else can see those buffers meanwhile: we hold the pipe lock.
+ * On success the first buffer's reference becomes the instance's and the
+ * other buffers are dropped without a release of their own.
+ */
+static ssize_t sp_steal_run(struct sp_instance *sp,
+			    struct pipe_inode_info *pipe, unsigned int n)
+{
+	struct pipe_buffer *first = sp_pipe_tail_buf(pipe);
+	struct folio *folio = page_folio(first->page);
+	unsigned long pages = sp_buf_pages(first, first->len);
+	size_t off = sp_buf_folio_offset(first), len = first->len;
+	unsigned int i;
+
+	if (n > 1) {
+		/* A whole large folio: all its pages and bytes. */
+		pages = folio_nr_pages(folio);
+		len = folio_size(folio);
+		folio_put_refs(folio, n - 1);
+	}
+	if (!pipe_buf_try_steal(pipe, first)) {
+		if (n > 1)
+			folio_ref_add(folio, n - 1);
+		return sp_copy_run(sp, pipe, n,
+				   folio_ref_count(folio) >
+				   sp_expected_refs(folio, n) ?
+				   SP_COPIED_BUSY : SP_COPIED_NOT_STEALABLE);
+	}
+	/* try_steal left the folio locked, out of its page cache. */
 	folio_unlock(folio);
-	folio_get(folio);
-	foff = folio_page_idx(folio, buf->page) * PAGE_SIZE + buf->offset;
-	if (sp_append_folio(sp, folio, foff, buf->len,
-			    buf->flags & PIPE_BUF_FLAG_LRU)) {
-		folio_put(folio);
+	if (sp_append_folio(sp, folio, off, len,
+			    first->flags & PIPE_BUF_FLAG_LRU)) {
+		if (n > 1)
+			folio_ref_add(folio, n - 1);
+		return -ENOMEM;
+	}
+	for (i = 0; i < n; i++) {
+		first = sp_pipe_tail_buf(pipe);
+		first->ops = NULL;
+		pipe->tail++;
+	}
+	sp_count(sp, SP_PAGES_STOLEN, pages);
+	trace_stablepipe_ingest(sp, SP_PAGES_STOLEN, pages, len);
+	return len;
+}
+
+/*
+ * Take the buffer at the tail of @pipe, or up to @limit bytes of it, and
+ * when it starts a large folio that the next buffers complete, those too.
+ * Returns the bytes taken (0 for an empty buffer) or a negative error.
+ * Called with the pipe locked and sp->lock held.
+ */
+static ssize_t sp_take(struct sp_instance *sp, struct pipe_inode_info *pipe,
+		       size_t limit)
+{
+	struct pipe_buffer *buf = sp_pipe_tail_buf(pipe);
+	size_t want = min(buf->len, limit), got;
+	unsigned int i, run = 1;
+	enum sp_stat why;
+	int ret;
+
+	if (!want) {
+		if (!buf->len)
+			sp_pipe_drop_tail(pipe);
 		return 0;
 	}
-	sp_count(sp, SP_PAGES_STOLEN, sp_buf_pages(buf, buf->len));
-	trace_stablepipe_ingest(sp, SP_PAGES_STOLEN,
-				sp_buf_pages(buf, buf->len), buf->len);
-	return buf->len;
+	if (want < buf->len) {
+		ret = pipe_buf_confirm(pipe, buf);
+		if (ret)
+			return ret;
+		got = sp_copy_buffer(sp, buf, want, SP_COPIED_PARTIAL);
+		buf->offset += got;
+		buf->len -= got;
+		return got ? got : -ENOMEM;
+	}
+	why = sp_steal_verdict(sp, pipe, limit, &run);
+	for (i = 0; i < run; i++) {
+		ret = pipe_buf_confirm(pipe, sp_pipe_buf(pipe, pipe->tail + i));
+		if (ret)
+			return ret;
+	}
+	if (why == SP_PAGES_STOLEN)
+		return sp_steal_run(sp, pipe, run);
+	got = sp_copy_run(sp, pipe, 1, why);
+	return got ? got : -ENOMEM;
 }
 
 /*
@@ -224,31 +354,13 @@ static size_t sp_take_buffer(struct sp_instance *sp,
 static ssize_t sp_ingest_pipe(struct sp_instance *sp,
 			      struct pipe_inode_info *pipe, size_t len)
 {
-	struct pipe_buffer *buf;
-	size_t want, got;
-	ssize_t done = 0;
-	int ret;
+	ssize_t done = 0, ret;
 
 	while (done < len && !pipe_empty(pipe->head, pipe->tail)) {
-		buf = sp_pipe_tail_buf(pipe);
-		want = min_t(size_t, buf->len, len - done);
-		if (want) {
-			ret = pipe_buf_confirm(pipe, buf);
-			if (ret)
-				return done ? done : ret;
-			got = want == buf->len ?
-			      sp_take_buffer(sp, pipe, buf) :
-			      sp_copy_buffer(sp, buf, want, SP_COPIED_PARTIAL);
-			buf->offset += got;
-			buf->len -= got;
-			done += got;
-			if (got < want)
-				return done ? done : -ENOMEM;
-		}
-		if (!buf->len) {
-			pipe_buf_release(pipe, buf);
-			pipe->tail++;
-		}
+		ret = sp_take(sp, pipe, len - done);
+		if (ret < 0)
+			return done ? done : ret;
+		done += ret;
 	}
 	return done;
 }
