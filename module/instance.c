@@ -247,7 +247,7 @@ int sp_set_capacity(struct sp_instance *sp, u64 capacity)
 {
 	int ret = 0;
 
-	if (!capacity || capacity > SZ_1G)
+	if (!capacity || capacity > SP_CAPACITY_MAX)
 		return -EINVAL;
 	capacity = PAGE_ALIGN(capacity);
 	if (capacity > READ_ONCE(sp_max_capacity) &&

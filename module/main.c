@@ -10,6 +10,7 @@
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
+#include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/poll.h>
 #include <linux/sizes.h>
@@ -22,9 +23,29 @@
 #endif
 
 unsigned long sp_default_capacity = SZ_1M;
-module_param_named(default_capacity, sp_default_capacity, ulong, 0644);
+
+/* A capacity must hold at least one page and at most SP_CAPACITY_MAX. */
+static int sp_capacity_set(const char *val, const struct kernel_param *kp)
+{
+	unsigned long capacity;
+	int ret = kstrtoul(val, 0, &capacity);
+
+	if (ret)
+		return ret;
+	if (!capacity || capacity > SP_CAPACITY_MAX)
+		return -EINVAL;
+	WRITE_ONCE(*(unsigned long *)kp->arg, PAGE_ALIGN(capacity));
+	return 0;
+}
+
+static const struct kernel_param_ops sp_capacity_ops = {
+	.set = sp_capacity_set,
+	.get = param_get_ulong,
+};
+module_param_cb(default_capacity, &sp_capacity_ops, &sp_default_capacity,
+		0644);
 MODULE_PARM_DESC(default_capacity,
-		 "Capacity in bytes of a new instance (default 1 MiB)");
+		 "Capacity in bytes of a new instance, 1 byte to 1 GiB, rounded up to a page (default 1 MiB)");
 
 unsigned long sp_max_capacity = SZ_16M;
 module_param_named(max_capacity, sp_max_capacity, ulong, 0644);

@@ -12,6 +12,7 @@
 #include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/refcount.h>
+#include <linux/sizes.h>
 #include <linux/wait.h>
 #include <linux/stablepipe.h>
 
@@ -82,6 +83,9 @@ struct sp_instance {
 	u32 policy;
 	u64 stats[SP_NR_STATS];
 };
+
+/* The largest capacity anybody may set, in bytes. */
+#define SP_CAPACITY_MAX	SZ_1G
 
 /* instance.c */
 struct sp_instance *sp_instance_new(void);

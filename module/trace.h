@@ -29,48 +29,49 @@ TRACE_DEFINE_ENUM(SP_BYTES_OUT_READ);
 TRACE_DEFINE_ENUM(SP_BYTES_OUT_SPLICE);
 
 TRACE_EVENT(stablepipe_ingest,
-	TP_PROTO(const struct sp_instance *sp, enum sp_stat how,
-		 unsigned long pages, size_t bytes),
-	TP_ARGS(sp, how, pages, bytes),
-	TP_STRUCT__entry(__field(const void *, sp)
-			 __field(int, how)
-			 __field(unsigned long, pages)
-			 __field(size_t, bytes)),
-	TP_fast_assign(__entry->sp = sp;
-		       __entry->how = how;
-		       __entry->pages = pages;
-		       __entry->bytes = bytes;),
-	TP_printk("sp=%p how=%s pages=%lu bytes=%zu", __entry->sp,
-		  __print_symbolic(__entry->how,
-				   { SP_PAGES_STOLEN, "stolen" },
-				   { SP_COPIED_USER, "copied_user" },
-				   { SP_COPIED_POLICY, "copied_policy" },
-				   { SP_COPIED_MAPPED, "copied_mapped" },
-				   { SP_COPIED_PINNED, "copied_pinned" },
-				   { SP_COPIED_DIRTY, "copied_dirty" },
-				   { SP_COPIED_WRITEBACK, "copied_writeback" },
-				   { SP_COPIED_LARGE_FOLIO, "copied_large_folio" },
-				   { SP_COPIED_BUSY, "copied_busy" },
-				   { SP_COPIED_NOT_STEALABLE, "copied_not_stealable" },
-				   { SP_COPIED_PARTIAL, "copied_partial" },
-				   { SP_COPIED_SMALL, "copied_small" }),
-		  __entry->pages, __entry->bytes)
+	    TP_PROTO(const struct sp_instance *sp, enum sp_stat how,
+		     unsigned long pages, size_t bytes),
+	    TP_ARGS(sp, how, pages, bytes),
+	    TP_STRUCT__entry(__field(const void *, sp)
+			     __field(int, how)
+			     __field(unsigned long, pages)
+			     __field(size_t, bytes)),
+	    TP_fast_assign(__entry->sp = sp;
+			   __entry->how = how;
+			   __entry->pages = pages;
+			   __entry->bytes = bytes;),
+	    TP_printk("sp=%p how=%s pages=%lu bytes=%zu", __entry->sp,
+		      __print_symbolic(__entry->how,
+				       { SP_PAGES_STOLEN, "stolen" },
+				       { SP_COPIED_USER, "copied_user" },
+				       { SP_COPIED_POLICY, "copied_policy" },
+				       { SP_COPIED_MAPPED, "copied_mapped" },
+				       { SP_COPIED_PINNED, "copied_pinned" },
+				       { SP_COPIED_DIRTY, "copied_dirty" },
+				       { SP_COPIED_WRITEBACK, "copied_writeback" },
+				       { SP_COPIED_LARGE_FOLIO, "copied_large_folio" },
+				       { SP_COPIED_BUSY, "copied_busy" },
+				       { SP_COPIED_NOT_STEALABLE, "copied_not_stealable" },
+				       { SP_COPIED_PARTIAL, "copied_partial" },
+				       { SP_COPIED_SMALL, "copied_small" }),
+		      __entry->pages, __entry->bytes)
 );
 
 TRACE_EVENT(stablepipe_emit,
-	TP_PROTO(const struct sp_instance *sp, enum sp_stat path, size_t bytes),
-	TP_ARGS(sp, path, bytes),
-	TP_STRUCT__entry(__field(const void *, sp)
-			 __field(int, path)
-			 __field(size_t, bytes)),
-	TP_fast_assign(__entry->sp = sp;
-		       __entry->path = path;
-		       __entry->bytes = bytes;),
-	TP_printk("sp=%p path=%s bytes=%zu", __entry->sp,
-		  __print_symbolic(__entry->path,
-				   { SP_BYTES_OUT_READ, "read" },
-				   { SP_BYTES_OUT_SPLICE, "splice" }),
-		  __entry->bytes)
+	    TP_PROTO(const struct sp_instance *sp, enum sp_stat path,
+		     size_t bytes),
+	    TP_ARGS(sp, path, bytes),
+	    TP_STRUCT__entry(__field(const void *, sp)
+			     __field(int, path)
+			     __field(size_t, bytes)),
+	    TP_fast_assign(__entry->sp = sp;
+			   __entry->path = path;
+			   __entry->bytes = bytes;),
+	    TP_printk("sp=%p path=%s bytes=%zu", __entry->sp,
+		      __print_symbolic(__entry->path,
+				       { SP_BYTES_OUT_READ, "read" },
+				       { SP_BYTES_OUT_SPLICE, "splice" }),
+		      __entry->bytes)
 );
 
 #endif /* STABLEPIPE_TRACE_H */

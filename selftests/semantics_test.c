@@ -1508,6 +1508,54 @@ static int t_read_restart(const void *arg)
 	return KSFT_PASS;
 }
 
+/* Write @val to the module parameter @name; returns 0 or -errno. */
+static int sp_param_write(const char *name, const char *val)
+{
+	char path[128];
+	int fd, ret = 0;
+
+	snprintf(path, sizeof(path), "/sys/module/stablepipe/parameters/%s",
+		 name);
+	fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, val, strlen(val)) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+/*
+ * default_capacity accepts 1 byte to 1 GiB, rounded up to a page; 0 would
+ * make every write spin, so it is refused.
+ */
+static int t_param_default_capacity(const void *arg)
+{
+	uint64_t saved = sp_module_param("default_capacity", 0);
+	char buf[32];
+	int fd, ret;
+
+	(void)arg;
+	CHECK(saved, "default_capacity unreadable");
+	CHECK((ret = sp_param_write("default_capacity", "0")) == -EINVAL,
+	      "writing 0 gave %d", ret);
+	CHECK((ret = sp_param_write("default_capacity", "1073741825")) ==
+	      -EINVAL, "writing 1 GiB + 1 gave %d", ret);
+	CHECK((ret = sp_param_write("default_capacity", "5000")) == 0,
+	      "writing 5000 gave %d", ret);
+	CHECK_EQ_U64(sp_module_param("default_capacity", 0), 8192,
+		     "default_capacity after writing 5000");
+	CHECK_OK(fd, open("/dev/stablepipe", O_RDWR));
+	CHECK_EQ_U64((uint64_t)sp_get_capacity(fd), 8192,
+		     "capacity of a new instance");
+	close(fd);
+	snprintf(buf, sizeof(buf), "%llu", (unsigned long long)saved);
+	CHECK(sp_param_write("default_capacity", buf) == 0, "restore");
+	CHECK_EQ_U64(sp_module_param("default_capacity", 0), saved,
+		     "default_capacity restored");
+	return KSFT_PASS;
+}
+
 #define CASE(fn)		{ #fn, fn, NULL, 0 }
 #define CASE_ARG(name, fn, a)	{ name, fn, (const void *)(uintptr_t)(a), 0 }
 
@@ -1538,6 +1586,7 @@ static const struct ktap_case cases[] = {
 	CASE(t_fork_child_reads),
 	CASE(t_capacity),
 	CASE(t_capacity_eperm),
+	CASE(t_param_default_capacity),
 	CASE(t_policy),
 	CASE(t_stats_sizes),
 	CASE(t_ioctl_efault),
