@@ -63,31 +63,12 @@ out:
 }
 
 /*
- * A consumer of the pipe may steal a page from us (fuse does) once nobody
- * else holds it: the instance has dropped its reference when the page's
- * bytes were all handed out.  Large folios are never given away.
- */
-static bool sp_buf_try_steal(struct pipe_inode_info *pipe,
-			     struct pipe_buffer *buf)
-{
-	struct folio *folio = page_folio(buf->page);
-
-	if (folio_test_large(folio) || folio_ref_count(folio) != 1)
-		return false;
-	folio_lock(folio);
-	return true;
-}
-
-/* Never PIPE_BUF_FLAG_CAN_MERGE: nobody may write into our pages. */
-static const struct pipe_buf_operations sp_pipe_buf_ops = {
-	.release	= generic_pipe_buf_release,
-	.try_steal	= sp_buf_try_steal,
-	.get		= generic_pipe_buf_get,
-};
-
-/*
  * Hand up to @len bytes to @pipe, one buffer per page, each with its own
  * folio reference.  Called with the pipe locked and sp->lock held.
+ *
+ * The buffers use the kernel's nosteal_pipe_buf_ops, never operations of
+ * this module: a pipe may hold them long after the module is unloaded.
+ * So nobody can steal or merge into our pages; a consumer copies them.
  */
 static ssize_t sp_emit_to_pipe(struct sp_instance *sp,
 			       struct pipe_inode_info *pipe, size_t len)
@@ -109,8 +90,7 @@ static ssize_t sp_emit_to_pipe(struct sp_instance *sp,
 						     pos >> PAGE_SHIFT),
 				.offset	= pos & ~PAGE_MASK,
 				.len	= n,
-				.ops	= &sp_pipe_buf_ops,
-				.flags	= seg->lru ? PIPE_BUF_FLAG_LRU : 0,
+				.ops	= &nosteal_pipe_buf_ops,
 			};
 			folio_get(seg->folio);
 			/* On failure add_to_pipe() releases the buffer. */

@@ -290,8 +290,7 @@ static ssize_t sp_steal_run(struct sp_instance *sp,
 	}
 	/* try_steal left the folio locked, out of its page cache. */
 	folio_unlock(folio);
-	if (sp_append_folio(sp, folio, off, len,
-			    first->flags & PIPE_BUF_FLAG_LRU)) {
+	if (sp_append_folio(sp, folio, off, len)) {
 		if (n > 1)
 			folio_ref_add(folio, n - 1);
 		return -ENOMEM;

@@ -148,7 +148,7 @@ int sp_wait_for_data(struct sp_instance *sp, bool nonblock)
 }
 
 static struct sp_seg *sp_seg_new(struct folio *folio, unsigned int off,
-				 bool private, bool lru)
+				 bool private)
 {
 	struct sp_seg *seg;
 
@@ -159,7 +159,6 @@ static struct sp_seg *sp_seg_new(struct folio *folio, unsigned int off,
 	seg->off = off;
 	seg->len = 0;
 	seg->private = private;
-	seg->lru = lru;
 	return seg;
 }
 
@@ -186,7 +185,7 @@ struct sp_seg *sp_writable_tail(struct sp_instance *sp, size_t *space)
 	page = alloc_page(GFP_KERNEL_ACCOUNT);
 	if (!page)
 		return NULL;
-	seg = sp_seg_new(page_folio(page), 0, true, false);
+	seg = sp_seg_new(page_folio(page), 0, true);
 	if (!seg) {
 		__free_page(page);
 		return NULL;
@@ -211,9 +210,9 @@ void sp_commit(struct sp_instance *sp, struct sp_seg *seg, size_t len)
  * sp->lock held.
  */
 int sp_append_folio(struct sp_instance *sp, struct folio *folio,
-		    unsigned int off, unsigned int len, bool lru)
+		    unsigned int off, unsigned int len)
 {
-	struct sp_seg *seg = sp_seg_new(folio, off, false, lru);
+	struct sp_seg *seg = sp_seg_new(folio, off, false);
 
 	if (!seg)
 		return -ENOMEM;

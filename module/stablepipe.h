@@ -49,7 +49,6 @@ enum sp_stat {
  * @len:	unread bytes
  * @private:	we allocated @folio: bytes after @off + @len are free and
  *		may be filled by later copies (never true for stolen folios)
- * @lru:	@folio may sit on an LRU list (it came from the page cache)
  */
 struct sp_seg {
 	struct list_head list;
@@ -57,7 +56,6 @@ struct sp_seg {
 	unsigned int off;
 	unsigned int len;
 	bool private;
-	bool lru;
 };
 
 /*
@@ -98,7 +96,7 @@ int sp_wait_for_room(struct sp_instance *sp, size_t need, bool nonblock);
 int sp_wait_for_data(struct sp_instance *sp, bool nonblock);
 struct sp_seg *sp_writable_tail(struct sp_instance *sp, size_t *space);
 int sp_append_folio(struct sp_instance *sp, struct folio *folio,
-		    unsigned int off, unsigned int len, bool lru);
+		    unsigned int off, unsigned int len);
 void sp_commit(struct sp_instance *sp, struct sp_seg *seg, size_t len);
 void sp_consume(struct sp_instance *sp, size_t len);
 int sp_set_capacity(struct sp_instance *sp, u64 capacity);
