@@ -2,15 +2,20 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # stablepipe VM test harness: `make check` runs this, `make demo` runs it
-# with --demo. It builds the module and the selftests, boots a Debian
-# kernel under QEMU (TCG) with a busybox initramfs, runs the tests there on
-# XFS, ext4 and tmpfs, and sums up. The very last line is
-# "N passed, N failed"; the exit status is 0 only if nothing failed.
+# with --demo, `make check-all` with --all. It builds the module (W=1 C=1)
+# and the selftests, boots a Debian kernel under QEMU (TCG) with a busybox
+# initramfs, runs the tests there on XFS, ext4 and tmpfs, and sums up. The
+# very last line is "N passed, N failed"; the exit status is 0 only if
+# nothing failed.
 #
-# usage: selftests/vm/check.sh [--demo]
+# usage: selftests/vm/check.sh [--demo | --all]
+#   --demo  boot the VM and run userspace/demo.sh instead of the tests
+#   --all   the tests on every kernel of kernels.conf (or KERNELS), one
+#           after the other, then one summary; the last line totals them
 #
 # Settings (environment):
 #   KERNEL=6.1            which kernel to boot: a name from kernels.conf
+#   KERNELS="6.1 7.2"     with --all: only these kernels (default: all)
 #   VM_MEM=1024           VM memory, MiB
 #   VM_TIMEOUT=900        seconds before the whole VM run is killed
 #   TEST_TIMEOUT=600      seconds one test program may run (0: no limit;
@@ -22,19 +27,25 @@
 #   STABLEPIPE_CACHE=DIR  downloads and unpacked kernels
 #                         (default /var/cache/stablepipe)
 #   VM_APPEND="..."       extra kernel command line arguments
+#   STABLEPIPE_MIRROR=URL the Debian mirror for other suites' kernels and
+#                         build chroots (default: the host's, from its apt
+#                         sources)
 #
 # Needs Debian 12 (bookworm) with apt; missing host packages are installed
 # (that, and the first download of a kernel, need root and the network).
-# Output goes to build/vm/KVER/: console.log (the whole serial console),
-# results.log (what the tests printed: the results are counted from it).
-# Files: kernels.conf (the kernels), kernels.sh (fetching them),
-# initramfs.sh, init.sh (/init in the VM), lifecycle.sh (module life cycle
-# tests, in the VM), report.sh (counting the results), lib.sh.
+# Output goes to build/vm/KVER/: build.log (the module's build), module/
+# (where it is built), console.log (the whole serial console), results.log
+# (what the tests printed: the results are counted from it); with --all
+# also build/vm/check-NAME.log (each kernel's whole output).
+# Files: kernels.conf (the kernels), kernels.sh (fetching them, building
+# the module), checker-valid.sh (for C=1 on 7.x kernels), initramfs.sh,
+# init.sh (/init in the VM), lifecycle.sh (module life cycle tests, in the
+# VM), report.sh (counting the results), lib.sh.
 # shellcheck source-path=SCRIPTDIR
 set -eu -o pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-REPO=$(cd "$HERE/../.." && pwd)
+REPO=$(cd "$HERE/../.." && pwd -P)
 # shellcheck source=lib.sh
 . "$HERE/lib.sh"
 # shellcheck source=kernels.sh
@@ -57,7 +68,12 @@ CACHE=${STABLEPIPE_CACHE:-/var/cache/stablepipe}
 VM_APPEND=${VM_APPEND:-}
 
 HOST_PACKAGES=(qemu-system-x86 busybox-static xfsprogs e2fsprogs kmod cpio
-	build-essential bc flex bison libelf-dev sparse linux-headers-amd64)
+	xz-utils zstd build-essential bc flex bison libelf-dev sparse
+	linux-headers-amd64)
+# What the module is built from (Kbuild and what it refers to): copied to
+# build/vm/KVER/module and built there, so that every kernel gets its own
+# objects and the tree's own build (make, make module) is left alone.
+MODULE_SOURCES=(Kbuild VERSION module uapi)
 
 MODE=check
 EXTRA_PASS=0 EXTRA_FAIL=0 EXTRA_FAILURES=
@@ -93,14 +109,50 @@ extra_fail() {
 "
 }
 
+# module_source_files: the files of MODULE_SOURCES in the tree, without
+# build products, relative to the tree.
+module_source_files() {
+	(cd "$REPO" && find "${MODULE_SOURCES[@]}" -type f ! -name '.*' \
+		! -name '*.o' ! -name '*.ko' ! -name '*.mod' ! -name '*.mod.c' \
+		! -name '*.a' ! -name '*.symvers' ! -name '*.order' \
+		! -name '*.dwo' ! -name '*~' | LC_ALL=C sort)
+}
+
+# build_module: build the module from scratch in MODDIR with the kernel's
+# build function (kernels.sh), W=1 C=1, into BUILD/build.log. The build
+# must succeed and be for KVER; host-side results: sparse ran, and the
+# module's own files drew no warnings.
 build_module() {
-	local ko=$REPO/stablepipe.ko vermagic
-	say "building the module for $KVER"
-	"$KBUILD" || die "building the module failed"
+	local ko=$MODDIR/stablepipe.ko log=$BUILD/build.log vermagic ours
+	say "building the module for $KVER in $MODDIR ($KBUILD${KBUILD_ARG:+ $KBUILD_ARG}, W=1 C=1)"
+	rm -rf "$MODDIR"
+	mkdir -p "$MODDIR"
+	module_source_files | (cd "$REPO" && xargs -r -d '\n' cp --parents -t "$MODDIR")
+	if ! "$KBUILD" ${KBUILD_ARG:+"$KBUILD_ARG"} 2>&1 | tee "$log"; then
+		die "building the module for $KVER failed (log: $log)"
+	fi
 	[ -f "$ko" ] || die "the module build made no $ko"
 	vermagic=$(modinfo -F vermagic "$ko")
 	[ "${vermagic%% *}" = "$KVER" ] ||
 		die "$ko is built for ${vermagic%% *}, not $KVER"
+	say "$ko: vermagic $vermagic"
+	# C=1: kbuild prints "CHECK file" for each file sparse checks
+	if grep -qE '^ +CHECK +' "$log"; then
+		EXTRA_PASS=$((EXTRA_PASS + 1))
+	else
+		extra_fail "C=1: sparse did not run on the module for $KVER (log: $log)"
+	fi
+	ours=$(awk -v d="$MODDIR/" '
+		{ l = $0; if (index(l, d) == 1) l = substr(l, length(d) + 1) }
+		l ~ /^(module|uapi)\/[^ :]*:[0-9]+(:[0-9]+)?: (warning|error)/ ||
+		l ~ /^WARNING: modpost: .*stablepipe/' "$log")
+	if [ -n "$ours" ]; then
+		extra_fail "W=1 C=1: $(wc -l <<<"$ours") warning(s) in the module for $KVER (log: $log):"
+		EXTRA_FAILURES="$EXTRA_FAILURES    ${ours//$'\n'/$'\n'    }
+"
+	else
+		EXTRA_PASS=$((EXTRA_PASS + 1))
+	fi
 	INITRAMFS_FILES+=("$ko|stablepipe.ko")
 }
 
@@ -113,7 +165,7 @@ build_selftests() {
 		return 0
 	fi
 	say "building the selftests"
-	make -C "$dir" LDFLAGS=-static || die "building the selftests failed"
+	make -C "$dir" LDFLAGS=-static all || die "building the selftests failed"
 	if ! list=$(make -s --no-print-directory -C "$dir" list-tests); then
 		warn "make -C selftests list-tests failed: no test programs"
 		return 0
@@ -135,10 +187,14 @@ build_selftests() {
 	for t in "${SELECTED[@]}"; do
 		INITRAMFS_FILES+=("$dir/$t|selftests/$t")
 	done
+	# helper files the tests run (make -s -C selftests list-files), next to them
+	for t in $(make -s --no-print-directory -C "$dir" list-files 2>/dev/null); do
+		INITRAMFS_FILES+=("$dir/$t|selftests/$t")
+	done
 }
 
 # build_demo: userspace/demo.sh becomes /demo/run.sh, with the programs
-# that `make -C userspace list-bins` prints next to it in /demo.
+# that `make -C userspace list-demo-bins` prints next to it in /demo.
 build_demo() {
 	local dir=$REPO/userspace list b
 	if [ ! -f "$dir/demo.sh" ]; then
@@ -148,13 +204,13 @@ build_demo() {
 	INITRAMFS_FILES+=("$dir/demo.sh|demo/run.sh")
 	[ -f "$dir/Makefile" ] || return 0
 	say "building userspace"
-	make -C "$dir" LDFLAGS=-static || die "building userspace failed"
-	if ! list=$(make -s --no-print-directory -C "$dir" list-bins); then
-		warn "make -C userspace list-bins failed: no programs for the demo"
+	make -C "$dir" LDFLAGS=-static all demo-bins || die "building userspace failed"
+	if ! list=$(make -s --no-print-directory -C "$dir" list-demo-bins); then
+		warn "make -C userspace list-demo-bins failed: no programs for the demo"
 		return 0
 	fi
 	for b in $list; do
-		[ -x "$dir/$b" ] || die "list-bins names $b, but there is no userspace/$b"
+		[ -x "$dir/$b" ] || die "list-demo-bins names $b, but there is no userspace/$b"
 		INITRAMFS_FILES+=("$dir/$b|demo/$(basename "$b")")
 	done
 }
@@ -199,7 +255,7 @@ boot_vm() {
 		-smp 2 -m "$VM_MEM" -no-reboot -nic none -monitor none \
 		-display none -vga none \
 		-serial stdio -serial "file:$RESULTS_LOG" \
-		-kernel "$KROOT/boot/vmlinuz-$KVER" \
+		-kernel "$KIMAGE" \
 		-initrd "$BUILD/initramfs.cpio.gz" \
 		-append "console=ttyS0 panic=-1 printk.time=1 loglevel=7 $VM_APPEND" \
 		"${DRIVES[@]}" </dev/null 2>&1 | tee "$CONSOLE_LOG" || rc=$?
@@ -230,16 +286,82 @@ fsck_disks() {
 	done
 }
 
+# check_all: check.sh for each kernel of KERNELS (default: all of
+# kernels.conf) in turn, each one's output also in build/vm/check-NAME.log,
+# then a summary per kernel and, as the very last line, the totals. A kernel
+# whose run ends without a summary (it could not be fetched or built) counts
+# one failure. Returns 0 only if nothing failed.
+check_all() {
+	local names name log kver last pass fail status start took
+	local total_pass=0 total_fail=0 table='' details='' i=0 count
+	names=${KERNELS:-$(kernel_names)}
+	# shellcheck disable=SC2086,SC2116 # one line, one space between
+	names=$(echo $names)
+	[ -n "$names" ] || die "no kernels (KERNELS, $KERNELS_CONF)"
+	for name in $names; do
+		kernel_names | grep -qxF -- "$name" ||
+			die "KERNELS: $name is not in $KERNELS_CONF (known: $(kernel_names | tr '\n' ' '))"
+	done
+	count=$(wc -w <<<"$names")
+	mkdir -p "$REPO/build/vm"
+	for name in $names; do
+		i=$((i + 1))
+		log=$REPO/build/vm/check-$name.log
+		say "KERNEL=$name ($i of $count): $log"
+		start=$SECONDS
+		KERNEL=$name "$HERE/check.sh" </dev/null 2>&1 | tee "$log" || true
+		took=$((SECONDS - start))
+		kver=$(sed -n 's/^==== stablepipe VM test summary (kernel \(.*\)) ====$/\1/p' "$log" | tail -n1)
+		last=$(tail -n1 "$log" | tr -d '\r')
+		if [[ $last =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+			pass=${BASH_REMATCH[1]} fail=${BASH_REMATCH[2]}
+			status="$pass passed, $fail failed"
+			[ "$fail" -eq 0 ] || details="$details
+---- KERNEL=$name ($kver): $log ----
+$(sed -n '/^==== stablepipe VM test summary/,/^skipped: /p' "$log" | sed '1d;$d')"
+		else
+			pass=0 fail=1
+			status="no result: $(grep -E '^check.sh: error: ' "$log" | tail -n1 | sed 's/^check.sh: //')"
+			[ "$status" != "no result: " ] || status="no result (see the log)"
+			details="$details
+---- KERNEL=$name: $log ----
+$(tail -n 15 "$log")"
+		fi
+		total_pass=$((total_pass + pass))
+		total_fail=$((total_fail + fail))
+		table="$table$(printf '%-8s %-22s %4dm%02ds  %s' "$name" "${kver:-?}" \
+			$((took / 60)) $((took % 60)) "$status")
+"
+	done
+	echo
+	echo "==== stablepipe VM test matrix ($count kernels) ===="
+	printf '%s' "$table"
+	[ -z "$details" ] || printf '%s\n' "$details"
+	echo "$total_pass passed, $total_fail failed"
+	[ "$total_fail" -eq 0 ]
+}
+
 main() {
 	case $# in
 	0) ;;
-	1) if [ "$1" = --demo ]; then MODE=demo; else usage; fi ;;
+	1)
+		case $1 in
+		--demo) MODE=demo ;;
+		--all) MODE=all ;;
+		*) usage ;;
+		esac
+		;;
 	*) usage ;;
 	esac
 	check_settings
+	if [ "$MODE" = all ]; then
+		check_all
+		return
+	fi
 	ensure_packages "${HOST_PACKAGES[@]}"
 	kernel_select "$KERNEL"
 	BUILD=$REPO/build/vm/$KVER
+	MODDIR=$BUILD/module
 	CONSOLE_LOG=$BUILD/console.log
 	RESULTS_LOG=$BUILD/results.log
 	mkdir -p "$BUILD"

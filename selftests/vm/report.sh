@@ -3,7 +3,7 @@
 
 # Console lines that are kernel reports (with printk.time=1 every kernel
 # line carries a "[   12.345678]" stamp; test output does not).
-KERNEL_REPORT='\[ *[0-9]+\.[0-9]+\].*(BUG:|WARNING:|Oops|KASAN|UBSAN|Call Trace|possible circular locking|possible recursive locking|INFO: task .* blocked|kmemleak: .*suspected|general protection fault|Kernel panic|VFS: Busy inodes)'
+KERNEL_REPORT='\[ *[0-9]+\.[0-9]+\].*(BUG:|WARNING:|Oops|KASAN|UBSAN|Call Trace|invoked oom-killer|possible circular locking|possible recursive locking|INFO: task .* blocked|kmemleak: .*suspected|general protection fault|Kernel panic|VFS: Busy inodes)'
 
 # parse_results RESULTS: count the KTAP lines of the VM's result channel.
 # Prints failure details, then a last line "counts PASS FAIL SKIP DONE".
