@@ -1,0 +1,335 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# usage: scripts/lint.sh [GATE...]          (`make lint`)
+#
+# Hygiene gates, KTAP on stdout, findings as "# " diagnostics under the
+# failing line; exit 1 if any gate failed.  GATEs (default: all):
+#
+#   checkpatch  checkpatch.pl --no-tree --strict -f on module/*.[ch] and
+#               uapi/linux/*.h (one line per file)
+#   sparse      make module C=2 W=1 against the linux-headers-amd64 tree:
+#               no warning or error in the output
+#   uapi        uapi/linux/stablepipe.h compiles alone, twice included, as
+#               C (c90, c11) and C++ (c++98, c++17), -Wall -Wextra
+#               -pedantic -Werror, and with -Wpadded (no ABI holes)
+#   werror      userspace/ and selftests/ build with -Wall -Wextra -Werror
+#   version     VERSION, dkms.conf, Kbuild agree; the tools' --version
+#               prints VERSION
+#   cppcheck    cppcheck --enable=warning,portability on userspace/ and
+#               selftests/
+#   docutils    Documentation/*.rst: docutils --strict --halt=warning
+#   kerneldoc   the kernel's scripts/kernel-doc -none on module/*.[ch]
+#   mandoc      mandoc -T lint -W warning on man/* and userspace/*.1
+#   manpage     man/stablepipe.4 describes every stablepipe_stats field,
+#               every ioctl with its number, every module parameter
+#   shell       shellcheck on scripts/*.sh
+#
+# Missing tools are installed with apt-get (as root).  checkpatch.pl,
+# spelling.txt, const_structs.checkpatch and kernel-doc come from Debian's
+# /usr/src/linux-source-6.1.tar.xz (package linux-source-6.1), extracted
+# once into $STABLEPIPE_CACHE/kernel-scripts/VERSION/.  Builds happen in
+# copies under build/lint/, never in the source tree.
+set -u -o pipefail
+# shellcheck source-path=SCRIPTDIR source=common.sh
+. "$(dirname "$0")/common.sh"
+
+ALL="checkpatch sparse uapi werror version cppcheck docutils kerneldoc mandoc manpage shell"
+GATES=${*:-$ALL}
+WORK=$SP_REPO/build/lint
+rm -rf "$WORK"
+mkdir -p "$WORK"
+cd "$SP_REPO" || exit 1
+
+# ---- tools ----------------------------------------------------------------------
+need=(make gcc g++ perl xz-utils cpio)
+for g in $GATES; do
+	case $g in
+	checkpatch|kerneldoc) need+=(linux-source-6.1) ;;
+	sparse) need+=(sparse linux-headers-amd64) ;;
+	uapi) need+=(linux-libc-dev) ;;
+	cppcheck) need+=(cppcheck) ;;
+	docutils) need+=(python3-docutils) ;;
+	mandoc) need+=(mandoc) ;;
+	shell) need+=(shellcheck) ;;
+	esac
+done
+ensure_packages "${need[@]}"
+
+# The kernel's scripts, from the linux-source-6.1 tarball, cached by the
+# package's version.
+kernel_scripts() {
+	local ver dir tmp f
+	ver=$(dpkg-query -W -f='${Version}' linux-source-6.1 2>/dev/null)
+	dir=$SP_CACHE/kernel-scripts/${ver:-unknown}
+	if [ ! -f "$dir/.complete" ]; then
+		say "extracting checkpatch.pl, spelling.txt, const_structs.checkpatch and kernel-doc from /usr/src/linux-source-6.1.tar.xz"
+		mkdir -p "$SP_CACHE/kernel-scripts" || return 1
+		tmp=$(mktemp -d "$SP_CACHE/kernel-scripts/tmp.XXXXXX") || return 1
+		tar -xJf /usr/src/linux-source-6.1.tar.xz -C "$tmp" \
+			--strip-components=2 \
+			linux-source-6.1/scripts/checkpatch.pl \
+			linux-source-6.1/scripts/spelling.txt \
+			linux-source-6.1/scripts/const_structs.checkpatch \
+			linux-source-6.1/scripts/kernel-doc || { rm -rf "$tmp"; return 1; }
+		for f in checkpatch.pl spelling.txt const_structs.checkpatch kernel-doc; do
+			[ -s "$tmp/$f" ] || { rm -rf "$tmp"; return 1; }
+		done
+		touch "$tmp/.complete"
+		rm -rf "$dir"
+		mv "$tmp" "$dir" 2>/dev/null || rm -rf "$tmp"	# lost a race: fine
+	fi
+	KSCRIPTS=$dir
+}
+
+# count of the gates' test lines, for the plan
+n_tests=0
+cp_files=(module/*.c module/*.h uapi/linux/*.h)
+rst_files=(Documentation/*.rst)
+man_files=()
+for f in man/* userspace/*.1; do [ -f "$f" ] && man_files+=("$f"); done
+for g in $GATES; do
+	case $g in
+	checkpatch) n_tests=$((n_tests + ${#cp_files[@]})) ;;
+	uapi) n_tests=$((n_tests + 5)) ;;
+	werror) n_tests=$((n_tests + 2)) ;;
+	version) n_tests=$((n_tests + 2)) ;;
+	docutils) n_tests=$((n_tests + ${#rst_files[@]})) ;;
+	mandoc) n_tests=$((n_tests + ${#man_files[@]})) ;;
+	sparse|cppcheck|kerneldoc|manpage|shell) n_tests=$((n_tests + 1)) ;;
+	*) die "unknown gate $g (gates: $ALL)" ;;
+	esac
+done
+ktap_plan $n_tests
+say "stablepipe $SP_VERSION lint: $GATES"
+
+# result NAME LOGFILE: ok when LOGFILE is empty, else not ok with it as diag
+result() {
+	if [ -s "$2" ]; then
+		not_ok "$1"
+		diag <"$2"
+	else
+		ok "$1"
+	fi
+}
+
+# timed GATE: start a gate's clock; the end prints its seconds
+T0=0
+gate_start() { T0=$(date +%s%N); }
+gate_end() { say "$1: $(( ($(date +%s%N) - T0) / 1000000 )) ms"; }
+
+# ---- checkpatch ---------------------------------------------------------------
+gate_checkpatch() {
+	local f out=$WORK/checkpatch.out
+	gate_start
+	if ! kernel_scripts; then
+		for f in "${cp_files[@]}"; do
+			not_ok "checkpatch $f # could not extract checkpatch.pl"
+		done
+		return
+	fi
+	for f in "${cp_files[@]}"; do
+		perl "$KSCRIPTS/checkpatch.pl" --no-tree --strict --show-types \
+			--terse --no-summary -f "$f" >"$out" 2>&1
+		result "checkpatch $f" "$out"
+	done
+	gate_end checkpatch
+}
+
+# ---- sparse -------------------------------------------------------------------
+gate_sparse() {
+	local kver src=$WORK/sparse out=$WORK/sparse.log rc
+	gate_start
+	kver=$(headers_kver)
+	dkms_source "$src"
+	make -C "$src" module C=2 W=1 KDIR="/lib/modules/$kver/build" \
+		>"$out" 2>&1
+	rc=$?
+	grep -E '(warning|error|note):' "$out" >"$WORK/sparse.findings"
+	[ $rc -eq 0 ] || echo "make exited $rc" >>"$WORK/sparse.findings"
+	result "sparse: make module C=2 W=1 ($kver)" "$WORK/sparse.findings"
+	gate_end sparse
+}
+
+# ---- uapi header --------------------------------------------------------------
+gate_uapi() {
+	local tu=$WORK/uapi.c std cc out=$WORK/uapi.out
+	gate_start
+	cat >"$tu" <<-'EOF'
+	#include <linux/stablepipe.h>
+	#include <linux/stablepipe.h>
+	struct stablepipe_stats sp_st;
+	struct stablepipe_fd sp_fd;
+	unsigned long sp_cmds[] = { STABLEPIPE_IOC_NEW_FD,
+		STABLEPIPE_IOC_GET_STATS, STABLEPIPE_POLICY_COPY };
+	EOF
+	for std in c90 c11 c++98 c++17; do
+		case $std in c++*) cc="g++ -x c++" ;; *) cc="gcc -x c" ;; esac
+		$cc -std=$std -Wall -Wextra -pedantic -Werror -I uapi \
+			-fsyntax-only "$tu" >"$out" 2>&1 ||
+			echo "(compiler failed)" >>"$out"
+		result "uapi header alone, $std -Wall -Wextra -pedantic -Werror" "$out"
+	done
+	gcc -x c -std=c11 -Wall -Wextra -pedantic -Wpadded -Werror -I uapi \
+		-fsyntax-only "$tu" >"$out" 2>&1 || echo "(compiler failed)" >>"$out"
+	result "uapi header has no padding holes (-Wpadded)" "$out"
+	gate_end uapi
+}
+
+# copy_tree: userspace/, selftests/ and uapi/ into $WORK/tree, cleaned
+copy_tree() {
+	[ -d "$WORK/tree" ] && return
+	copy_sources "$WORK/tree" uapi userspace selftests VERSION
+	make -s -C "$WORK/tree/userspace" clean >/dev/null 2>&1
+	make -s -C "$WORK/tree/selftests" clean >/dev/null 2>&1
+}
+
+# ---- -Werror builds -----------------------------------------------------------
+gate_werror() {
+	local d out
+	gate_start
+	copy_tree
+	for d in userspace selftests; do
+		out=$WORK/werror-$d.log
+		# CFLAGS from the environment: the Makefiles add -Wall -Wextra
+		if CFLAGS="-O2 -g -Werror" make -C "$WORK/tree/$d" >"$out" 2>&1; then
+			grep -E 'warning:|error:' "$out" >"$out.findings"
+		else
+			grep -E 'warning:|error:|Error|No rule' "$out" >"$out.findings"
+			[ -s "$out.findings" ] || tail -n 20 "$out" >"$out.findings"
+		fi
+		result "$d builds with -Wall -Wextra -Werror" "$out.findings"
+	done
+	gate_end werror
+}
+
+# ---- versions -----------------------------------------------------------------
+gate_version() {
+	local out=$WORK/version.out b v bad=
+	gate_start
+	make -s -C "$SP_REPO" -f packaging.mk check-version >"$out" 2>&1 &&
+		: >"$out"
+	result "check-version: VERSION, dkms.conf, Kbuild" "$out"
+	# The tools, built by their own Makefile as a user would: --version
+	# must print VERSION.
+	copy_tree
+	: >"$out"
+	make -s -C "$WORK/tree/userspace" >/dev/null 2>&1 ||
+		echo "userspace does not build" >>"$out"
+	for b in $(make -s -C "$WORK/tree/userspace" list-bins 2>/dev/null); do
+		v=$("$WORK/tree/userspace/$b" --version 2>&1 | head -n1)
+		case " $v " in
+		*" $SP_VERSION "*) ;;
+		*) echo "$b --version: '$v', not $SP_VERSION" >>"$out"; bad=1 ;;
+		esac
+	done
+	if [ -n "$bad" ]; then
+		echo "userspace/Makefile needs: VERSION ?= \$(shell cat ../VERSION)" >>"$out"
+		echo "  and: CPPFLAGS += -DVERSION='\"\$(VERSION)\"'" >>"$out"
+	fi
+	result "the tools' --version prints $SP_VERSION" "$out"
+	gate_end version
+}
+
+# ---- cppcheck -----------------------------------------------------------------
+gate_cppcheck() {
+	local out=$WORK/cppcheck.out
+	gate_start
+	cppcheck --enable=warning,portability --error-exitcode=1 --inline-suppr \
+		--std=c11 -q -I uapi -I userspace -I selftests \
+		--suppress=missingIncludeSystem -D__linux__ -D__x86_64__ \
+		--template='{file}:{line}: {severity}: {message} [{id}]' \
+		userspace selftests >"$out" 2>&1 ||
+		{ [ -s "$out" ] || echo "cppcheck failed" >"$out"; }
+	result "cppcheck userspace selftests" "$out"
+	gate_end cppcheck
+}
+
+# ---- docutils -----------------------------------------------------------------
+gate_docutils() {
+	local f out=$WORK/docutils.out
+	gate_start
+	for f in "${rst_files[@]}"; do
+		python3 -m docutils --strict --halt=warning "$f" /dev/null \
+			>"$out" 2>&1 || { [ -s "$out" ] || echo "docutils failed" >"$out"; }
+		result "docutils $f" "$out"
+	done
+	gate_end docutils
+}
+
+# ---- kernel-doc ---------------------------------------------------------------
+gate_kerneldoc() {
+	local out=$WORK/kerneldoc.out
+	gate_start
+	if ! kernel_scripts; then
+		not_ok "kernel-doc -none module/*.[ch] # could not extract kernel-doc"
+		return
+	fi
+	perl "$KSCRIPTS/kernel-doc" -none module/*.c module/*.h >"$out" 2>&1
+	result "kernel-doc -none module/*.c module/*.h" "$out"
+	gate_end kerneldoc
+}
+
+# ---- mandoc -------------------------------------------------------------------
+gate_mandoc() {
+	local f out=$WORK/mandoc.out
+	gate_start
+	for f in "${man_files[@]}"; do
+		mandoc -T lint -W warning "$f" >"$out" 2>&1 ||
+			{ [ -s "$out" ] || echo "mandoc failed" >"$out"; }
+		result "mandoc -T lint $f" "$out"
+		# style hints (not a failure), except the host's man database
+		mandoc -T lint -W style "$f" 2>&1 |
+			grep -v 'outdated mandoc.db\|referenced manual not found' | diag
+	done
+	gate_end mandoc
+}
+
+# ---- man page against the code -------------------------------------------------
+gate_manpage() {
+	local out=$WORK/manpage.out man=man/stablepipe.4 f c v prog=$WORK/ioc
+	gate_start
+	: >"$out"
+	sed -n 's/^[[:space:]]*__u64 \([a-z_]*\);.*/\1/p' uapi/linux/stablepipe.h |
+	while read -r f; do
+		grep -Eq "^\.It Va (.*[ ,])?$f( |\$)" "$man" ||
+			echo "$man: stablepipe_stats field $f is not described" >>"$out"
+	done
+	# every ioctl, with the number the header gives it
+	{
+		echo '#include <stdio.h>'
+		echo '#include <linux/stablepipe.h>'
+		echo 'int main(void) {'
+		sed -n 's/^#define \(STABLEPIPE_IOC_[A-Z_]*\)[[:space:]]*_IO.*/\1/p' \
+			uapi/linux/stablepipe.h |
+			sed 's/.*/printf("%s 0x%08lX\\n", "&", (unsigned long)&);/'
+		echo 'return 0; }'
+	} >"$prog.c"
+	if gcc -I uapi -o "$prog" "$prog.c" 2>>"$out"; then
+		"$prog" | while read -r c v; do
+			grep -Eq "^\.It Dv $c .*No $v\$" "$man" ||
+				echo "$man: $c ($v) is not described with its number" >>"$out"
+		done
+	fi
+	sed -n 's/^MODULE_PARM_DESC(\([a-z_]*\),.*/\1/p' module/*.c |
+	while read -r f; do
+		grep -q "^\.It Cm $f\$" "$man" ||
+			echo "$man: module parameter $f is not described" >>"$out"
+	done
+	result "man/stablepipe.4 matches uapi/linux/stablepipe.h and the parameters" "$out"
+	gate_end manpage
+}
+
+# ---- shellcheck ---------------------------------------------------------------
+gate_shell() {
+	local out=$WORK/shellcheck.out
+	gate_start
+	shellcheck -x -f gcc scripts/*.sh >"$out" 2>&1
+	result "shellcheck scripts/*.sh" "$out"
+	gate_end shell
+}
+
+for g in $GATES; do
+	"gate_$g"
+done
+ktap_end
