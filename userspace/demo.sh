@@ -1,0 +1,120 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# The stablepipe demonstration, `make demo`: selftests/vm/check.sh --demo
+# boots the test VM, loads the module and runs this as /demo/run.sh in
+# /mnt/xfs (busybox sh), with /demo on PATH: diskbuffer, and two helpers
+# built from selftests/ (make -C userspace demo-bins): splice_punch, the
+# original diskbuffer's splice-and-punch data path, and slowcat, a slow
+# consumer.
+#
+#  1. The kernel behaviour: the loop of the June 2023 linux-fsdevel report
+#     (splice a cold file into a pipe, punch holes behind what was spliced)
+#     and the bytes that came out wrong.
+#  2. A backup through a disk buffer that has little memory, so that its
+#     temporary file on XFS is written back and read again: the old way
+#     (splice_punch) against diskbuffer, each checked against a direct tar.
+#
+# Settings: DEMO_MIB (size of the tree, default 128), DEMO_MEM (the
+# buffer's memory.max, default 32M), DEMO_RATE (the consumer, default 16M
+# a second).
+set -u
+
+MIB=${DEMO_MIB:-128}
+MEM=${DEMO_MEM:-32M}
+RATE=${DEMO_RATE:-16M}
+HERE=$PWD
+CG=/sys/fs/cgroup/stablepipe-demo
+T=$(mktemp -d /tmp/demo.XXXXXX) || exit 1
+
+cleanup() {
+	rmdir "$CG" 2>/dev/null
+	rm -rf "$T" "$HERE/demo-ones" "$HERE/demo-tree" "$HERE/demo-tmp"
+}
+trap cleanup EXIT
+
+short() { cut -c1-16; }		# the start of a SHA-256 is enough to see
+
+# small_memory CMD...: run CMD in a memory cgroup of $MEM (if there is one)
+small_memory() {
+	if [ -w "$CG/cgroup.procs" ]; then
+		sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$CG" "$@"
+	else
+		"$@"
+	fi
+}
+
+echo
+echo "stablepipe demo: Linux $(uname -r), XFS on $HERE"
+echo
+
+# ---- 1. the bug ----
+echo "1. The bug: splice a file into a pipe, then punch a hole behind what was"
+echo "   spliced (the loop of the June 2023 linux-fsdevel report), 32 MiB of 0xFF:"
+head -c $((32 << 20)) /dev/zero | tr '\000' '\377' >"$HERE/demo-ones"
+sync
+echo 3 >/proc/sys/vm/drop_caches		# the file is cold, as in the report
+printf '%s\n' "     splice_punch --file ones | tr -d '\377' | wc -c"
+wrong=$(splice_punch --file "$HERE/demo-ones" 2>/dev/null | tr -d '\377' | wc -c)
+if [ "$wrong" -gt 0 ]; then
+	echo "   => $wrong bytes came out that are not 0xFF (zeroed in the pipe). Should be 0."
+else
+	echo "   => 0 bytes wrong: the bug did not show this time."
+fi
+echo
+
+# ---- 2. a backup through a disk buffer ----
+mkdir -p "$HERE/demo-tree/photos" "$HERE/demo-tree/docs" "$HERE/demo-tmp"
+i=0
+while [ $i -lt $((MIB / 2)) ]; do
+	head -c $((2 << 20)) /dev/urandom >"$HERE/demo-tree/photos/img$i.jpg"
+	i=$((i + 1))
+done
+seq 1 100000 >"$HERE/demo-tree/docs/notes.txt"
+if [ -d /sys/fs/cgroup ] && [ ! -d "$CG" ]; then
+	echo +memory >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null
+	mkdir "$CG" 2>/dev/null && echo "$MEM" >"$CG/memory.max"
+fi
+# little dirty data, so that the small cgroup can always reclaim (6.12
+# OOM-kills it otherwise); the VM is thrown away afterwards
+echo $((8 << 20)) >/proc/sys/vm/dirty_bytes
+echo $((2 << 20)) >/proc/sys/vm/dirty_background_bytes
+cd "$HERE/demo-tree" || exit 1
+tar -c . | tee "$T/ref.tar" | sha256sum | short >"$T/direct"
+size=$(($(wc -c <"$T/ref.tar") >> 20))
+
+echo "2. A backup: tar -c of a $size MiB tree | BUFFER | a consumer that reads"
+echo "   ${RATE%M} MiB/s | sha256sum.  BUFFER keeps its temporary file on XFS and gets"
+echo "   ${MEM%M} MiB of memory, so the file is written back and read again:"
+echo
+printf '   %-44s %s\n' "tar -c tree | sha256sum" "$(cat "$T/direct")  (reference)"
+
+# BUFFER [ARGS]: the pipeline; the consumer compares with the reference
+backup() {
+	tar -c . | small_memory "$@" 2>"$T/err" |
+		slowcat -r "$RATE" -b 20K -C "$T/ref.tar" 2>"$T/cmp" | sha256sum | short
+}
+
+sum=$(backup splice_punch "$HERE/demo-tmp")
+bad=$(sed -n 's/.*), \([0-9]*\) wrong in \([0-9]*\) pages.*/\1 bytes in \2 pages/p' "$T/cmp")
+if [ "$sum" = "$(cat "$T/direct")" ]; then
+	verdict="same (the bug did not show this time)"
+else
+	verdict="WRONG: $bad differ"
+fi
+printf '   %-44s %s\n' "... | splice_punch (the old way) | ..." "$sum  $verdict"
+
+sum=$(backup diskbuffer --stats "$HERE/demo-tmp")
+if [ "$sum" = "$(cat "$T/direct")" ]; then
+	verdict="same: intact"
+else
+	verdict="WRONG: $(sed -n 's/.*), \([0-9]*\) wrong.*/\1 bytes/p' "$T/cmp") differ"
+fi
+printf '   %-44s %s\n' "... | diskbuffer --stats | ..." "$sum  $verdict"
+echo
+echo "   diskbuffer --stats (pages_stolen: page-cache pages the device took over):"
+sed 's/^/     /' "$T/err"
+echo
+echo "diskbuffer moves the temporary file into /dev/stablepipe with sendfile(2),"
+echo "which owns the bytes when the call returns, and punches the file only then."
+echo
