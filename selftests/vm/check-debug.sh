@@ -1,0 +1,92 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# The reliability lane: `make check-debug` runs this. It builds (once, then
+# from the cache) the debug kernel of debug-kernel.sh - linux-source-6.1
+# with KASAN, lockdep, kmemleak, fault injection (debug.config) - and runs
+# check.sh on it: the whole test suite, with the reliability tests
+# (selftests/reliability.h) at their debug-kernel lengths, on XFS, ext4 and
+# tmpfs. Any KASAN, lockdep, kmemleak, WARNING or BUG report on the console
+# fails the run (report.sh), as does any failed test.
+#
+# Then it sums up the lane: operations done, bytes verified, faults
+# injected, signals delivered (from the tests' "# reliability:" lines) and
+# kernel reports; the very last line is check.sh's "N passed, N failed".
+#
+# usage: selftests/vm/check-debug.sh
+# Settings (environment), besides those of check.sh:
+#   STRESS_SECONDS=40    stress_test's run per filesystem (three of them:
+#                        2 minutes in all; 200 for a 10-minute run)
+#   VM_MEM=2048          VM memory, MiB (KASAN takes an eighth)
+#   VM_TIMEOUT=3000      seconds before the VM run is killed
+# The tests' own settings (STABLEPIPE_*_SECONDS and the like, see each
+# test's header) are passed to them on the kernel command line: put them
+# in VM_APPEND, e.g. VM_APPEND="STABLEPIPE_FAULT_PERCENT=20".
+set -eu -o pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd -P)
+# shellcheck source=lib.sh
+. "$HERE/lib.sh"
+
+STRESS_SECONDS=${STRESS_SECONDS:-40}
+[[ $STRESS_SECONDS =~ ^[0-9]+$ ]] || die "STRESS_SECONDS=$STRESS_SECONDS is not a number"
+export KERNELS_CONF=$HERE/kernels-debug.conf KERNEL=6.1-debug
+export VM_MEM=${VM_MEM:-2048}
+export VM_TIMEOUT=${VM_TIMEOUT:-3000}
+# Unknown name=value kernel parameters become init's environment, which
+# the tests inherit.
+export VM_APPEND="${VM_APPEND:+$VM_APPEND }STABLEPIPE_STRESS_SECONDS=$STRESS_SECONDS"
+
+# summary RESULTS CHECK_LOG: the lane's figures.
+summary() {
+	local results=$1 log=$2 reports
+	reports=$(sed -n 's/^kernel reports: \([0-9]*\)$/\1/p' "$log" | tail -n1)
+	echo
+	echo "==== stablepipe reliability lane (debug kernel $KVER) ===="
+	tr -d '\r' <"$results" | awk -v reports="${reports:-?}" '
+	/^# reliability: / {
+		for (i = 3; i <= NF; i++) {
+			split($i, kv, "=")
+			if (kv[1] == "prog") prog = kv[2]
+			else if (kv[1] == "fs") fs = kv[2]
+			else { sum[kv[1]] += kv[2]; per[prog, kv[1]] += kv[2] }
+		}
+		if (!(prog in seen)) { seen[prog] = 1; order[++n] = prog }
+		runs[prog] = runs[prog] " " fs
+	}
+	END {
+		printf "%-14s %12s %14s %10s %10s  %s\n", "test", "operations",
+			"bytes verified", "faults", "signals", "filesystems"
+		for (i = 1; i <= n; i++) {
+			p = order[i]
+			printf "%-14s %12d %14d %10d %10d %s\n", p, per[p, "ops"],
+				per[p, "bytes"], per[p, "faults"], per[p, "signals"], runs[p]
+		}
+		printf "%-14s %12d %14d %10d %10d\n", "total", sum["ops"],
+			sum["bytes"], sum["faults"], sum["signals"]
+		printf "operations %d, bytes verified %d, faults injected %d, signals delivered %d, kernel reports %s\n",
+			sum["ops"], sum["bytes"], sum["faults"], sum["signals"], reports
+	}'
+}
+
+main() {
+	local vars log rc=0 start=$SECONDS last
+	[ $# -eq 0 ] || die "usage: selftests/vm/check-debug.sh (settings in the environment)"
+	say "the debug kernel (selftests/vm/debug-kernel.sh; cached)"
+	vars=$("$HERE/debug-kernel.sh" --print) || die "building the debug kernel failed"
+	eval "$vars"
+	log=$REPO/build/vm/check-debug.log
+	mkdir -p "$REPO/build/vm"
+	"$HERE/check.sh" </dev/null 2>&1 | tee "$log" || rc=$?
+	last=$(tail -n1 "$log" | tr -d '\r')
+	if [ -f "$REPO/build/vm/$KVER/results.log" ]; then
+		summary "$REPO/build/vm/$KVER/results.log" "$log"
+	fi
+	echo "check-debug took $(((SECONDS - start) / 60))m$(((SECONDS - start) % 60))s (debug kernel build times: $(tr '\n' ' ' <"$(dirname "$KDIR")/times"))"
+	# check.sh's verdict stays the very last line
+	[[ $last =~ ^[0-9]+\ passed,\ [0-9]+\ failed$ ]] && echo "$last"
+	return "$rc"
+}
+
+main "$@"

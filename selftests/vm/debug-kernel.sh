@@ -1,0 +1,161 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# The stablepipe debug kernel: Debian's linux-source-6.1 with
+# `make defconfig kvm_guest.config` and the fragment debug.config (KASAN,
+# lockdep, kmemleak, fault injection, ...), built once and cached. The VM
+# harness boots it for `make check-debug` (kernels.conf: fetch "debug").
+#
+# usage: selftests/vm/debug-kernel.sh [--print | --path | --key]
+#   (none)   build the kernel unless the cache already has it
+#   --print  the same, then print KVER=... KDIR=... KROOT=... KIMAGE=...
+#            (shell-quoted) for kernels.sh
+#   --path   print the cache directory of the current key (no build)
+#   --key    print the key (no build)
+#
+# The cache: $STABLEPIPE_CACHE/debug-kernel/KEY, where KEY is the version
+# of the linux-source-6.1 package and a hash of debug.config, of the
+# recipe below and of the compiler's version. A directory is complete when
+# it holds "done"; an incomplete one (an interrupted build) is rebuilt.
+# Directories of other keys are removed after a successful build.
+# Inside: src/ (the unpacked source), build/ (O=, the tree modules are
+# built against: .config, Module.symvers, scripts), root/ (the image:
+# boot/vmlinuz-KVER, lib/modules/KVER with depmod run), build.log, times.
+#
+# Settings (environment):
+#   STABLEPIPE_CACHE=DIR  (default /var/cache/stablepipe)
+#   JOBS=N                make -jN (default: nproc)
+#   NICE=N                nice level of the build (default 10)
+#
+# Time (2 CPUs): see Documentation/stablepipe.rst, "The reliability lane".
+# shellcheck source-path=SCRIPTDIR
+set -eu -o pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=lib.sh
+. "$HERE/lib.sh"
+
+CACHE=${STABLEPIPE_CACHE:-/var/cache/stablepipe}
+JOBS=${JOBS:-$(nproc)}
+NICE=${NICE:-10}
+SRC_PKG=linux-source-6.1
+SRC_TAR=/usr/src/linux-source-6.1.tar.xz
+FRAGMENT=$HERE/debug.config
+# bump when the recipe (the build steps below) changes
+RECIPE=1
+BUILD_PACKAGES=("$SRC_PKG" build-essential bc flex bison libelf-dev libssl-dev
+	kmod cpio xz-utils)
+
+debug_key() {
+	local ver sum
+	ver=$(dpkg-query -W -f='${Version}' "$SRC_PKG" 2>/dev/null) ||
+		die "$SRC_PKG is not installed (apt-get install $SRC_PKG)"
+	sum=$({ cat "$FRAGMENT"; echo "recipe=$RECIPE"; gcc --version | head -n1; } |
+		sha256sum | cut -c1-12)
+	printf '%s-%s\n' "$ver" "$sum"
+}
+
+# check_fragment CONFIG: every setting of the fragment made it into CONFIG
+# (olddefconfig drops what it cannot satisfy, silently).
+check_fragment() {
+	local config=$1 line name bad=0 want have
+	while IFS= read -r line; do
+		case $line in
+		CONFIG_*=*) name=${line%%=*} want=$line ;;
+		"# CONFIG_"*" is not set") name=${line#\# } name=${name%% *} want= ;;
+		*) continue ;;
+		esac
+		have=$(grep -E "^($name=|# $name is not set)" "$config" || true)
+		case $have in "# $name is not set") have= ;; esac
+		if [ "$have" != "$want" ]; then
+			warn "debug.config: ${want:-# $name is not set}, but .config has '${have:-not set}'"
+			bad=1
+		fi
+	done <"$FRAGMENT"
+	[ $bad = 0 ] || die "debug.config does not apply (see above)"
+}
+
+# timed NAME COMMAND...: run COMMAND, record its duration in DIR/times.
+timed() {
+	local name=$1 start=$SECONDS
+	shift
+	"$@"
+	printf '%s %ds\n' "$name" $((SECONDS - start)) | tee -a "$DIR/times"
+}
+
+kmake() {
+	nice -n "$NICE" make -C "$DIR/build" -j"$JOBS" "$@"
+}
+
+build() {
+	local kver start=$SECONDS
+	ensure_packages "${BUILD_PACKAGES[@]}"
+	[ -f "$SRC_TAR" ] || die "no $SRC_TAR"
+	say "building the debug kernel in $DIR (-j$JOBS, nice $NICE; log: $DIR/build.log)"
+	rm -rf "$DIR"
+	mkdir -p "$DIR/build" "$DIR/root/boot"
+	: >"$DIR/times"
+	timed unpack tar -xf "$SRC_TAR" -C "$DIR"
+	mv "$DIR/linux-source-6.1" "$DIR/src"
+	{
+		make -C "$DIR/src" O="$DIR/build" defconfig kvm_guest.config
+		"$DIR/src/scripts/kconfig/merge_config.sh" -m -O "$DIR/build" \
+			"$DIR/build/.config" "$FRAGMENT"
+		make -C "$DIR/build" olddefconfig
+	} >"$DIR/build.log" 2>&1 || die "configuring failed (log: $DIR/build.log)"
+	check_fragment "$DIR/build/.config"
+	# bzImage, then the modules of defconfig (few): `make modules` is what
+	# writes Module.symvers, which modpost needs for an external module
+	timed bzImage kmake bzImage >>"$DIR/build.log" 2>&1 ||
+		{ tail -n 30 "$DIR/build.log"; die "make bzImage failed (log: $DIR/build.log)"; }
+	timed modules kmake modules >>"$DIR/build.log" 2>&1 ||
+		{ tail -n 30 "$DIR/build.log"; die "make modules failed (log: $DIR/build.log)"; }
+	kver=$(make -s -C "$DIR/build" kernelrelease)
+	kmake INSTALL_MOD_PATH="$DIR/root" INSTALL_MOD_STRIP=1 DEPMOD=true \
+		modules_install >>"$DIR/build.log" 2>&1 ||
+		die "make modules_install failed (log: $DIR/build.log)"
+	depmod -b "$DIR/root" "$kver"
+	cp "$DIR/build/arch/x86/boot/bzImage" "$DIR/root/boot/vmlinuz-$kver"
+	[ -f "$DIR/build/Module.symvers" ] || die "no Module.symvers"
+	printf 'total %ds\n' $((SECONDS - start)) | tee -a "$DIR/times"
+	printf '%s\n' "$kver" >"$DIR/done"
+	prune
+	say "debug kernel $kver ready: $DIR ($(du -sh "$DIR" | cut -f1))"
+}
+
+# prune: remove the cached builds of other keys.
+prune() {
+	local d
+	for d in "$CACHE/debug-kernel"/*/; do
+		d=${d%/}
+		[ "$d" = "$DIR" ] || rm -rf "$d"
+	done
+}
+
+main() {
+	local mode=build
+	case ${1:-} in
+	'') ;;
+	--print | --path | --key) mode=${1#--} ;;
+	*) sed -n '/^# usage:/,/^#   --key/p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+	esac
+	KEY=$(debug_key)
+	[ "$mode" = key ] && { printf '%s\n' "$KEY"; return; }
+	mkdir -p "$CACHE/debug-kernel" 2>/dev/null && [ -w "$CACHE/debug-kernel" ] ||
+		die "cache $CACHE/debug-kernel is not writable (set STABLEPIPE_CACHE=DIR)"
+	CACHE=$(cd "$CACHE" && pwd -P)
+	DIR=$CACHE/debug-kernel/$KEY
+	[ "$mode" = path ] && { printf '%s\n' "$DIR"; return; }
+	(
+		flock 9	# one build at a time
+		[ -f "$DIR/done" ] || build >&2
+	) 9>"$CACHE/debug-kernel/.lock"
+	if [ "$mode" = print ]; then
+		local kver
+		kver=$(cat "$DIR/done")
+		printf 'KVER=%q KDIR=%q KROOT=%q KIMAGE=%q\n' "$kver" "$DIR/build" \
+			"$DIR/root" "$DIR/root/boot/vmlinuz-$kver"
+	fi
+}
+
+main "$@"
