@@ -1,0 +1,421 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# `make bench`: run userspace/stablepipe-bench in the QEMU VM of the test
+# harness (same kernels, initramfs and module build as check.sh) on XFS,
+# ext4 and tmpfs, then a size sweep (1 MiB to 1 GiB) on XFS and ext4, and
+# write the table, JSON, CSV and plots to results/KVER/.
+#
+# usage: selftests/vm/bench.sh
+#
+# Under TCG (the default) absolute numbers mean nothing; ratios between
+# the methods of one run do. STABLEPIPE_KVM=1 uses KVM where it works; on
+# a machine with the module loaded, run userspace/stablepipe-bench itself.
+#
+# Settings (environment):
+#   KERNEL=6.1                  the VM kernel, a name from kernels.conf
+#   VM_MEM=3072                 VM memory, MiB (the sweep keeps 1 GiB cached)
+#   BENCH_TIMEOUT=5400          seconds before the VM is killed
+#   BENCH_FS="xfs ext4 tmpfs"   file systems of the matrix
+#   BENCH_SIZE=64M              file size of the matrix
+#   BENCH_REPS=5                repetitions (the median and min/max are kept)
+#   BENCH_METHODS=all           methods (stablepipe-bench --list-methods)
+#   BENCH_SOURCES=all           warm,cold,mapped,mem
+#   BENCH_ARGS=                 more stablepipe-bench arguments, for both
+#   BENCH_SWEEP_FS="xfs ext4"   file systems of the sweep ("": none)
+#   BENCH_SWEEP_SIZES=1M,4M,16M,64M,256M,1G
+#   BENCH_SWEEP_METHODS=rw,splice,auto-sendfile,auto-splice-1m,copy-splice-1m,pipe-wr,dev-wr
+#   BENCH_SWEEP_REPS=5
+#   BENCH_KTAP=1                stablepipe-bench --ktap on each file system first
+#   BENCH_QUICK=1               a short run: 8M, 1 rep, sweep 1M..16M
+#   BENCH_RESULTS=DIR           where the results go (default results/KVER)
+#   STABLEPIPE_KVM=1            -accel kvm -cpu host instead of TCG
+#   STABLEPIPE_CACHE=DIR        downloads and unpacked kernels
+#   VM_APPEND="..."             extra kernel command line arguments
+#
+# Results (BENCH_RESULTS): bench.txt (the tables and the summary lines),
+# bench.json ({"kernel", "runs": [one stablepipe-bench --json per file
+# system and sweep]}), bench.csv, bench.svg (throughput per method and
+# source), sweep.svg (seconds per GiB by size), ktap.txt (the --ktap
+# self-checks), proc-stablepipe.txt, dmesg.txt, console.log.
+# Uses lib.sh, kernels.sh and initramfs.sh of the test harness; the VM
+# runs bench-init.sh as its init. Serialize with other VM users:
+#   flock /tmp/stablepipe-vm.lock make bench
+# shellcheck source-path=SCRIPTDIR
+set -eu -o pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd -P)
+# shellcheck source=lib.sh
+. "$HERE/lib.sh"
+# shellcheck source=kernels.sh
+. "$HERE/kernels.sh"
+# shellcheck source=initramfs.sh
+. "$HERE/initramfs.sh"
+# shellcheck source=report.sh
+. "$HERE/report.sh"	# for KERNEL_REPORT
+
+KERNEL=${KERNEL:-6.1}
+VM_MEM=${VM_MEM:-3072}
+BENCH_TIMEOUT=${BENCH_TIMEOUT:-5400}
+BENCH_FS=${BENCH_FS:-xfs ext4 tmpfs}
+BENCH_SIZE=${BENCH_SIZE:-64M}
+BENCH_REPS=${BENCH_REPS:-5}
+BENCH_METHODS=${BENCH_METHODS:-all}
+BENCH_SOURCES=${BENCH_SOURCES:-all}
+BENCH_ARGS=${BENCH_ARGS:-}
+BENCH_SWEEP_FS=${BENCH_SWEEP_FS-xfs ext4}
+BENCH_SWEEP_SIZES=${BENCH_SWEEP_SIZES:-1M,4M,16M,64M,256M,1G}
+BENCH_SWEEP_METHODS=${BENCH_SWEEP_METHODS:-rw,splice,auto-sendfile,auto-splice-1m,copy-splice-1m,pipe-wr,dev-wr}
+BENCH_SWEEP_REPS=${BENCH_SWEEP_REPS:-5}
+BENCH_KTAP=${BENCH_KTAP:-1}
+BENCH_QUICK=${BENCH_QUICK:-0}
+STABLEPIPE_KVM=${STABLEPIPE_KVM:-0}
+CACHE=${STABLEPIPE_CACHE:-/var/cache/stablepipe}
+VM_APPEND=${VM_APPEND:-}
+
+HOST_PACKAGES=(qemu-system-x86 busybox-static xfsprogs e2fsprogs kmod cpio
+	xz-utils zstd build-essential bc flex bison libelf-dev sparse
+	linux-headers-amd64)
+PLOT_PACKAGES=(gnuplot-nox)
+# what the module is built from (as check.sh does)
+MODULE_SOURCES=(Kbuild VERSION module uapi)
+
+INITRAMFS_FILES=()
+DRIVES=()
+DISKS=
+OUTDEV=
+
+if [ "$BENCH_QUICK" = 1 ]; then
+	BENCH_SIZE=8M BENCH_REPS=1 BENCH_SWEEP_SIZES=1M,4M,16M BENCH_SWEEP_REPS=1
+fi
+
+check_settings() {
+	local v fs
+	for v in VM_MEM BENCH_TIMEOUT BENCH_REPS BENCH_SWEEP_REPS; do
+		[[ ${!v} =~ ^[0-9]+$ ]] || die "$v=${!v} is not a number"
+	done
+	for fs in $BENCH_FS $BENCH_SWEEP_FS; do
+		case $fs in
+		xfs | ext4 | tmpfs) ;;
+		*) die "unknown file system $fs (xfs, ext4, tmpfs)" ;;
+		esac
+	done
+	[ -n "$BENCH_FS$BENCH_SWEEP_FS" ] || die "BENCH_FS and BENCH_SWEEP_FS are empty"
+}
+
+# build_module: the module for KVER, from a copy of its sources in MODDIR
+# (like check.sh, whose build this mirrors without its warning checks).
+build_module() {
+	local ko=$MODDIR/stablepipe.ko log=$BUILD/build.log vermagic
+	say "building the module for $KVER in $MODDIR"
+	rm -rf "$MODDIR"
+	mkdir -p "$MODDIR"
+	(cd "$REPO" && find "${MODULE_SOURCES[@]}" -type f ! -name '.*' \
+		! -name '*.o' ! -name '*.ko' ! -name '*.mod' ! -name '*.mod.c' \
+		! -name '*.a' ! -name '*.symvers' ! -name '*.order' \
+		! -name '*.dwo' ! -name '*~' -print0 |
+		xargs -0 -r cp --parents -t "$MODDIR")
+	if ! "$KBUILD" ${KBUILD_ARG:+"$KBUILD_ARG"} >"$log" 2>&1; then
+		tail -n 30 "$log"
+		die "building the module for $KVER failed (log: $log)"
+	fi
+	[ -f "$ko" ] || die "the module build made no $ko"
+	vermagic=$(modinfo -F vermagic "$ko")
+	[ "${vermagic%% *}" = "$KVER" ] ||
+		die "$ko is built for ${vermagic%% *}, not $KVER"
+	INITRAMFS_FILES+=("$ko|stablepipe.ko")
+}
+
+# tree_state: TREE_STATE, which sources the numbers are of: the commit, and
+# whether the module's or the benchmark's sources differ from it.
+tree_state() {
+	local head dirty
+	head=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null) || {
+		TREE_STATE="not a git tree"
+		return 0
+	}
+	dirty=$(git -C "$REPO" status --porcelain -- "${MODULE_SOURCES[@]}" \
+		userspace/stablepipe-bench.c 2>/dev/null | awk '{ print $2 }' | tr '\n' ' ')
+	TREE_STATE="git $head${dirty:+, uncommitted changes in: ${dirty% }}"
+}
+
+build_bench() {
+	local bin=$REPO/userspace/stablepipe-bench
+	say "building stablepipe-bench (static)"
+	make -s -C "$REPO/userspace" LDFLAGS=-static stablepipe-bench ||
+		die "building userspace/stablepipe-bench failed"
+	[ -x "$bin" ] || die "no $bin"
+	INITRAMFS_FILES+=("$bin|bench/stablepipe-bench" "$HERE/bench-init.sh|bench/init")
+}
+
+# make_disks: fresh sparse images: one per disk file system (room for the
+# sweep's 1 GiB file) and one that receives the results as a tar archive.
+make_disks() {
+	local fs img letters=(a b c d e) i=0 seen=" "
+	for fs in $BENCH_FS $BENCH_SWEEP_FS; do
+		case $seen in *" $fs "*) continue ;; esac
+		seen="$seen$fs "
+		[ "$fs" = tmpfs ] && continue
+		img=$BUILD/$fs.img
+		rm -f "$img"
+		truncate -s 3G "$img"
+		case $fs in
+		xfs) mkfs.xfs -q -f "$img" ;;
+		ext4) mkfs.ext4 -q -F "$img" ;;
+		esac
+		DRIVES+=(-drive "file=$img,if=virtio,format=raw")
+		DISKS="$DISKS $fs:vd${letters[i]}"
+		i=$((i + 1))
+	done
+	rm -f "$BUILD/results.img"
+	truncate -s 256M "$BUILD/results.img"
+	DRIVES+=(-drive "file=$BUILD/results.img,if=virtio,format=raw")
+	OUTDEV=vd${letters[i]}
+}
+
+write_conf() {
+	local common
+	common="--reps $BENCH_REPS --methods $BENCH_METHODS --sources $BENCH_SOURCES"
+	CONF=$BUILD/stablepipe.conf
+	cat >"$CONF" <<-CONF
+	DISKS='${DISKS# }'
+	OUTDEV='$OUTDEV'
+	FS='$BENCH_FS'
+	KTAP='$BENCH_KTAP'
+	MATRIX_ARGS='--size $BENCH_SIZE $common $BENCH_ARGS'
+	SWEEP_FS='$BENCH_SWEEP_FS'
+	SWEEP_ARGS='--size $BENCH_SWEEP_SIZES --reps $BENCH_SWEEP_REPS --methods $BENCH_SWEEP_METHODS --sources warm,mem $BENCH_ARGS'
+	CONF
+}
+
+boot_vm() {
+	local accel=(-accel tcg -cpu max) rc=0 start=$SECONDS
+	[ "$STABLEPIPE_KVM" = 1 ] && accel=(-accel kvm -cpu host)
+	say "booting $KVER (${accel[*]}, ${VM_MEM} MiB, timeout ${BENCH_TIMEOUT}s)"
+	timeout --foreground -k 10 "$BENCH_TIMEOUT" qemu-system-x86_64 "${accel[@]}" \
+		-smp 2 -m "$VM_MEM" -no-reboot -nic none -monitor none \
+		-display none -vga none -serial stdio \
+		-kernel "$KIMAGE" \
+		-initrd "$BUILD/initramfs.cpio.gz" \
+		-append "console=ttyS0 panic=-1 printk.time=1 loglevel=4 rdinit=/bench/init $VM_APPEND" \
+		"${DRIVES[@]}" </dev/null 2>&1 | tee "$BUILD/console.log" || rc=$?
+	case $rc in
+	0) ;;
+	124 | 137) warn "the VM timed out after ${BENCH_TIMEOUT}s" ;;
+	*) warn "qemu exited with status $rc" ;;
+	esac
+	say "the VM ran for $((SECONDS - start))s"
+}
+
+# collect: unpack the results disk into RESULTS and put the pieces together.
+collect() {
+	local d=$RESULTS/raw f first=1 name
+	rm -rf "$RESULTS"
+	mkdir -p "$d"
+	cp "$BUILD/console.log" "$RESULTS/console.log"
+	tar -xf "$BUILD/results.img" -C "$d" 2>/dev/null ||
+		die "no results from the VM (see $RESULTS/console.log)"
+	[ -f "$d/kernel" ] || die "the VM wrote no results (see $RESULTS/console.log)"
+	cp "$d/proc-stablepipe.txt" "$d/dmesg.txt" "$RESULTS/" 2>/dev/null || true
+	: >"$RESULTS/ktap.txt"
+	for f in "$d"/ktap-*.txt; do
+		[ -f "$f" ] || continue
+		name=$(basename "$f" .txt)
+		{
+			echo "# ${name#ktap-}: stablepipe-bench --ktap (exit $(cat "$d/$name.rc"))"
+			cat "$f"
+		} >>"$RESULTS/ktap.txt"
+	done
+	{
+		echo "stablepipe-bench in a QEMU VM, kernel $(cat "$d/kernel"), $(
+			[ "$STABLEPIPE_KVM" = 1 ] && echo KVM || echo "TCG: only ratios within a run mean anything")"
+		echo "module and tools: $TREE_STATE"
+		echo
+		for f in "$d"/matrix-*.txt "$d"/sweep-*.txt; do
+			[ -f "$f" ] || continue
+			echo "==== $(basename "$f" .txt) ===="
+			cat "$f"
+			echo
+		done
+		echo "==== summary ===="
+		grep -hE ': (target [0-9]|steal vs copy)' "$d"/matrix-*.txt "$d"/sweep-*.txt 2>/dev/null || true
+	} >"$RESULTS/bench.txt"
+	{
+		printf '{\n"kernel": "%s",\n"accel": "%s",\n"tree": "%s",\n"runs": [\n' \
+			"$(cat "$d/kernel")" \
+			"$([ "$STABLEPIPE_KVM" = 1 ] && echo kvm || echo tcg)" \
+			"${TREE_STATE//\"/}"
+		for f in "$d"/matrix-*.json "$d"/sweep-*.json; do
+			[ -s "$f" ] || continue
+			[ $first = 1 ] || printf ',\n'
+			first=0
+			printf '{"name": "%s", "result":\n' "$(basename "$f" .json)"
+			cat "$f"
+			printf '}'
+		done
+		printf '\n]\n}\n'
+	} >"$RESULTS/bench.json"
+	first=1
+	for f in "$d"/matrix-*.csv "$d"/sweep-*.csv; do
+		[ -s "$f" ] || continue
+		if [ $first = 1 ]; then
+			sed -n '1s/^/run,/p' "$f"
+			first=0
+		fi
+		sed "1d; s/^/$(basename "$f" .csv),/" "$f"
+	done >"$RESULTS/bench.csv"
+}
+
+# plot: bench.svg, MiB/s per method (clusters: the sources), one panel per
+# file system of the matrix; sweep.svg, seconds per GiB against the size.
+plot() {
+	local csv=$RESULTS/bench.csv dat=$RESULTS/plot gp fs n=0 panels
+	if ! command -v gnuplot >/dev/null; then
+		(ensure_packages "${PLOT_PACKAGES[@]}") || true
+	fi
+	command -v gnuplot >/dev/null || {
+		warn "no gnuplot (apt-get install gnuplot-nox): no plots"
+		return 0
+	}
+	mkdir -p "$dat"
+	for fs in $BENCH_FS; do
+		# method, then MiB/s median, min, max for warm, cold, mapped,
+		# mem ("-": none)
+		awk -F, -v run="matrix-$fs" '
+		NR == 1 { next }
+		$1 == run && $16 == "ok" {
+			if (!($5 in seen)) { seen[$5] = 1; order[++n] = $5 }
+			v[$5, $4] = $6 " " $7 " " $8
+		}
+		END {
+			split("warm cold mapped mem", s, " ")
+			line = "method"
+			for (k = 1; k <= 4; k++)
+				line = line " " s[k] " " s[k] "_min " s[k] "_max"
+			print line
+			for (i = 1; i <= n; i++) {
+				m = order[i]; line = m
+				for (k = 1; k <= 4; k++)
+					line = line " " ((m, s[k]) in v ? v[m, s[k]] : "- - -")
+				print line
+			}
+		}' "$csv" >"$dat/matrix-$fs.dat"
+		n=$((n + 1))
+	done
+	panels=$n
+	gp=$dat/bench.gp
+	{
+		echo "set terminal svg size 1200,$((360 * (panels > 0 ? panels : 1))) dynamic font 'sans,11'"
+		echo "set output '$RESULTS/bench.svg'"
+		echo "set datafile missing '-'"
+		echo "set style data histograms"
+		echo "set style histogram errorbars gap 1 lw 1"
+		echo "set style fill solid 0.8 border -1"
+		echo "set boxwidth 0.9"
+		echo "set key top right"
+		echo "set grid ytics"
+		echo "set xtics rotate by -35 scale 0"
+		echo "set ylabel 'MiB/s (median; bars: min to max)'"
+		echo "set yrange [0:*]"
+		echo "set multiplot layout $panels,1"
+		for fs in $BENCH_FS; do
+			echo "set title 'stablepipe-bench $BENCH_SIZE, $fs, kernel $KVER ($([ "$STABLEPIPE_KVM" = 1 ] && echo KVM || echo 'TCG: compare ratios only'))'"
+			echo "plot for [i=0:3] '$dat/matrix-$fs.dat' using 2+3*i:3+3*i:4+3*i:xtic(1) title columnheader(2+3*i)"
+		done
+		echo "unset multiplot"
+	} >"$gp"
+	[ "$panels" -gt 0 ] && { gnuplot "$gp" || warn "gnuplot failed on $gp"; }
+	[ -n "$BENCH_SWEEP_FS" ] || return 0
+	# sweep: size, then seconds per GiB of each method (warm or mem), of
+	# the fastest run (as target 4 is judged)
+	for fs in $BENCH_SWEEP_FS; do
+		awk -F, -v run="sweep-$fs" '
+		NR == 1 { next }
+		$1 == run && $16 == "ok" && $8 > 0 {
+			if (!($5 in seen)) { seen[$5] = 1; order[++n] = $5 }
+			if (!($3 in sz)) { sz[$3] = 1; sizes[++ns] = $3 }
+			v[$5, $3] = 1024 / $8
+		}
+		END {
+			line = "size"
+			for (i = 1; i <= n; i++) line = line " " order[i]
+			print line
+			for (j = 2; j <= ns; j++)	# sizes in increasing order
+				for (k = j; k > 1 && sizes[k] + 0 < sizes[k - 1] + 0; k--) {
+					t = sizes[k]; sizes[k] = sizes[k - 1]; sizes[k - 1] = t
+				}
+			for (j = 1; j <= ns; j++) {
+				line = sizes[j] / 1048576
+				for (i = 1; i <= n; i++)
+					line = line " " ((order[i], sizes[j]) in v ? v[order[i], sizes[j]] : "-")
+				print line
+			}
+		}' "$csv" >"$dat/sweep-$fs.dat"
+	done
+	gp=$dat/sweep.gp
+	{
+		echo "set terminal svg size 1200,$((420 * $(wc -w <<<"$BENCH_SWEEP_FS"))) dynamic font 'sans,11'"
+		echo "set output '$RESULTS/sweep.svg'"
+		echo "set datafile missing '-'"
+		echo "set logscale x 2"
+		echo "set xlabel 'file size, MiB'"
+		echo "set ylabel 'seconds per GiB (fastest run)'"
+		echo "set yrange [0:*]"
+		echo "set grid"
+		echo "set key outside right"
+		echo "set multiplot layout $(wc -w <<<"$BENCH_SWEEP_FS"),1"
+		for fs in $BENCH_SWEEP_FS; do
+			echo "set title 'cost by size (target 4: flat lines), $fs, kernel $KVER'"
+			echo "plot for [i=2:*] '$dat/sweep-$fs.dat' using 1:i with linespoints title columnheader(i)"
+		done
+		echo "unset multiplot"
+	} >"$gp"
+	gnuplot "$gp" || warn "gnuplot failed on $gp"
+}
+
+main() {
+	local reports
+	[ $# -eq 0 ] || {
+		sed -n '/^# usage:/,/^# Results/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2
+		exit 2
+	}
+	check_settings
+	ensure_packages "${HOST_PACKAGES[@]}"
+	kernel_select "$KERNEL"
+	BUILD=$REPO/build/bench/$KVER
+	MODDIR=$BUILD/module
+	RESULTS=${BENCH_RESULTS:-$REPO/results/$KVER}
+	mkdir -p "$BUILD"
+	tree_state
+	build_module
+	build_bench
+	make_disks
+	write_conf
+	say "building the initramfs"
+	initramfs_build "$BUILD/initramfs.cpio.gz" "$BUILD/initramfs"
+	boot_vm
+	grep -q '^STABLEPIPE-BENCH-DONE' "$BUILD/console.log" ||
+		warn "the VM did not finish: the results may be incomplete"
+	reports=$(tr -d '\r' <"$BUILD/console.log" | grep -E "$KERNEL_REPORT" || true)
+	collect
+	plot
+	echo
+	cat "$RESULTS/bench.txt"
+	echo
+	say "results in $RESULTS: bench.txt bench.json bench.csv $(
+		[ -f "$RESULTS/bench.svg" ] && echo bench.svg) $(
+		[ -f "$RESULTS/sweep.svg" ] && echo sweep.svg) ktap.txt console.log"
+	if [ -n "$reports" ]; then
+		printf '%s\n' "$reports"
+		warn "kernel reports on the console (above; $RESULTS/console.log)"
+		return 1
+	fi
+	if grep -q '^not ok' "$RESULTS/ktap.txt" ||
+		grep -qv '^0$' "$RESULTS"/raw/*.rc 2>/dev/null; then
+		warn "a self-check or a run failed: see $RESULTS/ktap.txt and $RESULTS/raw/*.log"
+		return 1
+	fi
+}
+
+main "$@"
