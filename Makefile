@@ -2,7 +2,12 @@
 #
 # make                 module for the running kernel, and the userspace tools
 # make KDIR=DIR        module for the kernel build directory DIR
-# make check           everything, tested in a QEMU VM (see README.md)
+# make check           everything, tested in a QEMU VM (see README.md);
+#                      KERNEL=6.1|6.12|7.2 (selftests/vm/kernels.conf)
+# make check-all       make check on every kernel of kernels.conf, one summary
+# make check-debug     the reliability lane: the whole suite, stress, fault
+#                      injection, on a KASAN/lockdep/kmemleak kernel built
+#                      once from linux-source-6.1 (selftests/vm/check-debug.sh)
 # make demo            the demonstration, in a QEMU VM
 #
 KDIR ?= /lib/modules/$(shell uname -r)/build
@@ -22,6 +27,12 @@ selftests:
 check:
 	selftests/vm/check.sh
 
+check-all:
+	selftests/vm/check.sh --all
+
+check-debug:
+	selftests/vm/check-debug.sh
+
 demo:
 	selftests/vm/check.sh --demo
 
@@ -30,4 +41,6 @@ clean:
 	$(MAKE) -C userspace clean
 	$(MAKE) -C selftests clean
 
-.PHONY: all module userspace selftests check demo clean
+.PHONY: all module userspace selftests check check-all check-debug demo clean
+include bench.mk
+include packaging.mk

@@ -249,7 +249,7 @@ static int t_punch_pressure(const void *arg)
 	if (mkdir(dir, 0755) && errno != EEXIST)
 		return ktap_skip("mkdir %s: %s", dir, strerror(errno));
 	snprintf(path, sizeof(path), "%s/memory.max", dir);
-	snprintf(line, sizeof(line), "%zu", PRESSURE_MAX);
+	snprintf(line, sizeof(line), "%lu", PRESSURE_MAX);
 	if (write_file(path, line)) {
 		rmdir(dir);
 		return ktap_skip("no memory controller (%s: %s)", path,
