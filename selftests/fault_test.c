@@ -110,6 +110,8 @@ static void *writer(void *arg)
 
 	if (pipe2(pp, O_CLOEXEC))
 		SIDE_FAIL(s, "pipe: %s", strerror(errno));
+	if (rl_make_it_fail(false))
+		SIDE_FAIL(s, "/proc/thread-self/make-it-fail: %s", strerror(errno));
 	while (sp_now() < s->deadline) {
 		len = 1 + rl_below(&rnd, rl_below(&rnd, 2) ? 8192 : CHUNK);
 		if (pos % FILE_SIZE + len > FILE_SIZE)
@@ -195,6 +197,8 @@ static void *reader(void *arg)
 	if (pipe2(pp, O_CLOEXEC))
 		SIDE_FAIL(s, "pipe: %s", strerror(errno));
 	memset(buf, 0, CHUNK);	/* no page faults inside the window */
+	if (rl_make_it_fail(false))
+		SIDE_FAIL(s, "/proc/thread-self/make-it-fail: %s", strerror(errno));
 	for (;;) {
 		len = 1 + rl_below(&rnd, rl_below(&rnd, 2) ? 8192 : CHUNK);
 		if (s->p->out == OUT_SPLICE && len > 64 * SP_KIB)
@@ -244,10 +248,14 @@ static bool have_fault_injection(void)
 	       access("/proc/self/make-it-fail", W_OK) == 0;
 }
 
+/* What arm() armed, for disarm() to count. */
+static bool armed_usercopy;
+
 static long long arm(const struct fparam *p)
 {
 	unsigned int i;
 
+	armed_usercopy = p->usercopy;
 	if (p->usercopy)
 		return rl_fault_arm("fail_usercopy", percent);
 	for (i = 0; i < RL_ARRAY_SIZE(attrs); i++)
@@ -256,15 +264,16 @@ static long long arm(const struct fparam *p)
 	return 0;
 }
 
+/* Disarm what arm() armed; returns the faults it injected. */
 static long long disarm(void)
 {
 	long long n = 0;
 	unsigned int i;
 
+	if (armed_usercopy)
+		return rl_fault_disarm("fail_usercopy");
 	for (i = 0; i < RL_ARRAY_SIZE(attrs); i++)
 		n += rl_fault_disarm(attrs[i]);
-	if (rl_fault_present("fail_usercopy"))
-		n += rl_fault_disarm("fail_usercopy");
 	return n;
 }
 

@@ -645,10 +645,30 @@ static inline long long rl_fault_disarm(const char *name)
 	return left >= 0 && left <= RL_TIMES ? RL_TIMES - left : 0;
 }
 
-/* This thread's /proc/thread-self/make-it-fail. */
+/*
+ * This thread's /proc/thread-self/make-it-fail.  The file is opened once
+ * per thread, while the flag is still 0: with the flag set, opening it
+ * again (to clear the flag) would itself fail with ENOMEM, and the flag
+ * would stick - a page fault of the test's own then loops for ever
+ * ("VM_FAULT_OOM leaked out to the #PF handler").  Writing to an open
+ * proc file allocates nothing.
+ */
+static __thread int rl_mif_fd = -1;
+
 static inline int rl_make_it_fail(bool on)
 {
-	return rl_write_file("/proc/thread-self/make-it-fail", on ? "1" : "0");
+	int i;
+
+	if (rl_mif_fd < 0) {
+		rl_mif_fd = open("/proc/thread-self/make-it-fail",
+				 O_WRONLY | O_CLOEXEC);
+		if (rl_mif_fd < 0)
+			return -1;
+	}
+	for (i = 0; i < 1000; i++)
+		if (pwrite(rl_mif_fd, on ? "1" : "0", 1, 0) == 1)
+			return 0;
+	return -1;
 }
 
 /* ---- module loading ---- */

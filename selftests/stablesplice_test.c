@@ -1614,6 +1614,46 @@ static void make_cgroup(char *dir, size_t len, char *why, size_t wlen)
 	}
 }
 
+/*
+ * vm.dirty_bytes 8 MiB (background 2 MiB) while a cgroup this small
+ * writes: 6.12 OOM-kills it when all its pages are dirty (as
+ * diskbuffer_seed_test.sh found).  Writing bytes zeroes the ratio (and
+ * back), so restore whichever of the two was set.
+ */
+static long long dirty_saved[4] = { -1, -1, -1, -1 };
+static const char *const dirty_files[4] = {
+	"/proc/sys/vm/dirty_bytes", "/proc/sys/vm/dirty_background_bytes",
+	"/proc/sys/vm/dirty_ratio", "/proc/sys/vm/dirty_background_ratio",
+};
+
+static void dirty_limit(bool low)
+{
+	char val[32];
+	int i;
+	FILE *f;
+
+	if (low) {
+		for (i = 0; i < 4; i++) {
+			f = fopen(dirty_files[i], "re");
+			if (!f || fscanf(f, "%lld", &dirty_saved[i]) != 1)
+				dirty_saved[i] = -1;
+			if (f)
+				fclose(f);
+		}
+		write_file(dirty_files[0], "8388608");
+		write_file(dirty_files[1], "2097152");
+		return;
+	}
+	for (i = 0; i < 2; i++) {
+		int which = dirty_saved[i] > 0 ? i : i + 2;
+
+		if (dirty_saved[which] < 0)
+			continue;
+		snprintf(val, sizeof(val), "%lld", dirty_saved[which]);
+		write_file(dirty_files[which], val);
+	}
+}
+
 static void cgroup_events(const char *dir)
 {
 	char path[PATH_MAX], line[128], all[512] = "";
@@ -1667,11 +1707,19 @@ static int t_punch(const void *arg)
 			return ktap_skip("no memory pressure possible: %s", why);
 		ktap_print_msg("no memory pressure: %s", why);
 	}
+	signal(SIGPIPE, SIG_IGN);	/* a tool that dies: an error, not a kill */
 	CHECK(pipe2(out, O_CLOEXEC) == 0, "pipe2");
 	errfd = memfd_create("stderr", MFD_CLOEXEC);
 	CHECK(errfd >= 0, "memfd_create");
-	if (pa->prog == PP_TOOL) {
+	if (pa->prog == PP_CONSUME) {
+		ffd = sp_scratch_file(size, SEED, 0, SP_COLD);
+		CHECK(ffd >= 0, "scratch file");
+	} else {
 		CHECK(pipe2(in, O_CLOEXEC) == 0, "pipe2");
+	}
+	if (*cg)
+		dirty_limit(true);
+	if (pa->prog == PP_TOOL) {
 		pid = spawn(argv_tool, pa->lib ? env_lib : env_plain, in[0], out[1],
 			    errfd, *cg ? cg : NULL);
 		close(in[0]);
@@ -1680,7 +1728,8 @@ static int t_punch(const void *arg)
 		pthread_create(&prod.th, NULL, producer_fn, &prod);
 		/* everything goes into the temporary file before we read */
 		pthread_join(prod.th, NULL);
-		CHECK(prod.err == 0, "producer: %s", strerror(prod.err));
+		if (prod.err)
+			ktap_print_msg("producer: %s", strerror(prod.err));
 		for (i = 0; i < 500; i++) {
 			int q = -1;
 
@@ -1689,18 +1738,23 @@ static int t_punch(const void *arg)
 			sp_msleep(10);
 		}
 	} else {
-		ffd = sp_scratch_file(size, SEED, 0, SP_COLD);
-		CHECK(ffd >= 0, "scratch file");
 		snprintf(file, sizeof(file), "/proc/%d/fd/%d", (int)getpid(), ffd);
 		/* the report used SIZE_MAX; 6.12 and 7.2 reject len > SSIZE_MAX */
 		snprintf(lenarg, sizeof(lenarg), "%lu", 1UL << 30);
 		pid = spawn(argv_consume, pa->lib ? env_lib : env_plain, -1, out[1],
 			    errfd, *cg ? cg : NULL);
 	}
+	if (pid <= 0 && *cg)
+		dirty_limit(false);
 	CHECK(pid > 0, "spawn: %s", strerror(errno));
 	close(out[1]);
 	for (;;) {
-		n = read(out[0], buf, SP_MIB);
+		/*
+		 * Five pages at a time: the pipe refills by five pages and the
+		 * punches end inside large folios (64 KiB reads made them end
+		 * on folio boundaries on 6.12: diskbuffer_seed_test.sh).
+		 */
+		n = read(out[0], buf, 20 * 1024);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -1722,6 +1776,8 @@ static int t_punch(const void *arg)
 	}
 	close(out[0]);
 	st = wait_status(pid);
+	if (*cg)
+		dirty_limit(false);
 	err = slurp(errfd);
 	close(errfd);
 	if (ffd >= 0)

@@ -22,6 +22,7 @@
 # The tests' own settings (STABLEPIPE_*_SECONDS and the like, see each
 # test's header) are passed to them on the kernel command line: put them
 # in VM_APPEND, e.g. VM_APPEND="STABLEPIPE_FAULT_PERCENT=20".
+# shellcheck source-path=SCRIPTDIR
 set -eu -o pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -56,16 +57,17 @@ summary() {
 		runs[prog] = runs[prog] " " fs
 	}
 	END {
+		# %.0f: the sums outgrow a 32-bit %d in mawk
 		printf "%-14s %12s %14s %10s %10s  %s\n", "test", "operations",
 			"bytes verified", "faults", "signals", "filesystems"
 		for (i = 1; i <= n; i++) {
 			p = order[i]
-			printf "%-14s %12d %14d %10d %10d %s\n", p, per[p, "ops"],
+			printf "%-14s %12.0f %14.0f %10.0f %10.0f %s\n", p, per[p, "ops"],
 				per[p, "bytes"], per[p, "faults"], per[p, "signals"], runs[p]
 		}
-		printf "%-14s %12d %14d %10d %10d\n", "total", sum["ops"],
+		printf "%-14s %12.0f %14.0f %10.0f %10.0f\n", "total", sum["ops"],
 			sum["bytes"], sum["faults"], sum["signals"]
-		printf "operations %d, bytes verified %d, faults injected %d, signals delivered %d, kernel reports %s\n",
+		printf "operations %.0f, bytes verified %.0f, faults injected %.0f, signals delivered %.0f, kernel reports %s\n",
 			sum["ops"], sum["bytes"], sum["faults"], sum["signals"], reports
 	}'
 }

@@ -17,7 +17,7 @@
 #   KERNEL=6.1            which kernel to boot: a name from kernels.conf
 #   KERNELS="6.1 7.2"     with --all: only these kernels (default: all)
 #   VM_MEM=1024           VM memory, MiB
-#   VM_TIMEOUT=900        seconds before the whole VM run is killed
+#   VM_TIMEOUT=1200       seconds before the whole VM run is killed
 #   TEST_TIMEOUT=600      seconds one test program may run (0: no limit;
 #                         default: timeout= in selftests/settings, or 600)
 #   TESTS="prog1 prog2"   run only these test programs (default: all that
@@ -57,7 +57,7 @@ REPO=$(cd "$HERE/../.." && pwd -P)
 
 KERNEL=${KERNEL:-6.1}
 VM_MEM=${VM_MEM:-1024}
-VM_TIMEOUT=${VM_TIMEOUT:-900}
+VM_TIMEOUT=${VM_TIMEOUT:-1200}
 # default: kselftest's selftests/settings "timeout=N", else 600
 TEST_TIMEOUT=${TEST_TIMEOUT:-$(sed -n 's/^timeout=\([0-9]*\)$/\1/p' \
 	"$REPO/selftests/settings" 2>/dev/null | grep . || echo 600)}
@@ -300,7 +300,7 @@ check_all() {
 	[ -n "$names" ] || die "no kernels (KERNELS, $KERNELS_CONF)"
 	for name in $names; do
 		kernel_names | grep -qxF -- "$name" ||
-			die "KERNELS: $name is not in $KERNELS_CONF (known: $(kernel_names | tr '\n' ' '))"
+			die "KERNELS: $name is not in $KERNELS_CONF (known: $(kernel_names | paste -sd ' '))"
 	done
 	count=$(wc -w <<<"$names")
 	mkdir -p "$REPO/build/vm"
@@ -312,6 +312,7 @@ check_all() {
 		KERNEL=$name "$HERE/check.sh" </dev/null 2>&1 | tee "$log" || true
 		took=$((SECONDS - start))
 		kver=$(sed -n 's/^==== stablepipe VM test summary (kernel \(.*\)) ====$/\1/p' "$log" | tail -n1)
+		[ -n "$kver" ] || kver=$(sed -n 's/^==> building the module for \([^ ]*\) .*/\1/p' "$log" | tail -n1)
 		last=$(tail -n1 "$log" | tr -d '\r')
 		if [[ $last =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
 			pass=${BASH_REMATCH[1]} fail=${BASH_REMATCH[2]}
@@ -334,7 +335,7 @@ $(tail -n 15 "$log")"
 "
 	done
 	echo
-	echo "==== stablepipe VM test matrix ($count kernels) ===="
+	echo "==== stablepipe VM test matrix: $count kernel(s) ===="
 	printf '%s' "$table"
 	[ -z "$details" ] || printf '%s\n' "$details"
 	echo "$total_pass passed, $total_fail failed"

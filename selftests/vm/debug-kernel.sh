@@ -141,8 +141,10 @@ main() {
 	esac
 	KEY=$(debug_key)
 	[ "$mode" = key ] && { printf '%s\n' "$KEY"; return; }
-	mkdir -p "$CACHE/debug-kernel" 2>/dev/null && [ -w "$CACHE/debug-kernel" ] ||
+	if ! mkdir -p "$CACHE/debug-kernel" 2>/dev/null ||
+		[ ! -w "$CACHE/debug-kernel" ]; then
 		die "cache $CACHE/debug-kernel is not writable (set STABLEPIPE_CACHE=DIR)"
+	fi
 	CACHE=$(cd "$CACHE" && pwd -P)
 	DIR=$CACHE/debug-kernel/$KEY
 	[ "$mode" = path ] && { printf '%s\n' "$DIR"; return; }

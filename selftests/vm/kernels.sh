@@ -35,7 +35,7 @@ kernel_select() {
 	local name=$1 line fetch suite flavour build
 	line=$(awk -v k="$name" '$1 == k && $1 !~ /^#/' "$KERNELS_CONF")
 	[ -n "$line" ] || die "KERNEL=$name is not in $KERNELS_CONF (known: $(
-		kernel_names | tr '\n' ' '))"
+		kernel_names | paste -sd ' '))"
 	read -r _ fetch suite flavour build _ <<<"$line"
 	[ -n "$build" ] || die "kernels.conf: KERNEL=$name: the line needs 5 columns"
 	declare -F "fetch_$fetch" >/dev/null ||
