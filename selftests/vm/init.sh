@@ -67,10 +67,13 @@ mount_fs() {
 
 mounted() { grep -q " /mnt/$1 " /proc/mounts; }
 
+# uptime in whole seconds
+now() { cut -d. -f1 /proc/uptime; }
+
 # run_prog FS PROG: run /selftests/PROG in /mnt/FS, framed by the lines
-# "# fs=FS prog=PROG" and "# exit=RC fs=FS prog=PROG".
+# "# fs=FS prog=PROG" and "# exit=RC fs=FS prog=PROG secs=SECONDS".
 run_prog() {
-	fs=$1 prog=$2 limit=
+	fs=$1 prog=$2 limit='' start=$(now)
 	# busybox timeout leaves a watcher process behind for up to a second:
 	# start it outside /mnt/$fs, or that filesystem is busy at umount
 	[ "$TEST_TIMEOUT" -gt 0 ] && limit="timeout -s KILL $TEST_TIMEOUT"
@@ -82,7 +85,7 @@ run_prog() {
 	rc=$?
 	[ -n "$limit" ] && [ $rc = 137 ] &&
 		echo "# $prog: killed after TEST_TIMEOUT=${TEST_TIMEOUT}s?"
-	echo "# exit=$rc fs=$fs prog=$prog"
+	echo "# exit=$rc fs=$fs prog=$prog secs=$(($(now) - start))"
 }
 
 run_lifecycle() {

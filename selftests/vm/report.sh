@@ -49,6 +49,14 @@ parse_results() {
 	}'
 }
 
+# prog_times RESULTS: one line with the seconds each program took, summed
+# over the filesystems, slowest first (from the "secs=" of the exit lines).
+prog_times() {
+	tr -d '\r' <"$1" | sed -n 's/^# exit=[0-9]* fs=[^ ]* prog=\([^ ]*\) secs=\([0-9]*\)$/\1 \2/p' |
+		awk '{ t[$1] += $2 } END { for (p in t) print t[p], p }' |
+		sort -rn | awk '{ printf "%s%s %ss", (NR > 1 ? ", " : ""), $2, $1 } END { if (NR) print "" }'
+}
+
 # count_reports: count the kernel reports among "LINENO:LINE" lines of the
 # console that match KERNEL_REPORT. A "Call Trace" within 60 lines of
 # another match belongs to that report (a WARNING, a BUG, ...).
@@ -64,7 +72,7 @@ count_reports() {
 # "N passed, N failed". Adds EXTRA_PASS/EXTRA_FAIL (host-side checks, with
 # EXTRA_FAILURES describing the failures). Returns 0 only if nothing failed.
 report() {
-	local results=$1 console=$2 out counts pass fail skip lines reports
+	local results=$1 console=$2 out counts pass fail skip lines reports times
 	out=$(parse_results "$results")
 	counts=$(tail -n1 <<<"$out")
 	read -r _ pass fail skip _ <<<"$counts"
@@ -86,6 +94,8 @@ report() {
 		[ "$reports" -gt 0 ] &&
 			echo "  $reports kernel report(s), listed above"
 	fi
+	times=$(prog_times "$results")
+	[ -n "$times" ] && echo "seconds per program: $times"
 	echo "skipped: $skip"
 	echo "kernel reports: $reports"
 	echo "$pass passed, $fail failed"
