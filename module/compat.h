@@ -17,9 +17,16 @@
  * No shim needed.
  */
 
-/*
- * The buffer in ring slot @slot of @pipe.  6.1's pipe_fs_i.h has no
- * pipe_buf() (6.12 pipe_fs_i.h:180 does); this is the same expression.
+/**
+ * sp_pipe_buf() - the buffer in a ring slot of a pipe
+ * @pipe: the pipe
+ * @slot: the slot, a head or tail index (not yet masked)
+ *
+ * 6.1's pipe_fs_i.h has no pipe_buf() (6.12 pipe_fs_i.h:180 does); this
+ * is the same expression.
+ *
+ * Context: Called with @pipe locked.
+ * Return: the buffer.
  */
 static inline struct pipe_buffer *sp_pipe_buf(struct pipe_inode_info *pipe,
 					      unsigned int slot)
@@ -27,30 +34,62 @@ static inline struct pipe_buffer *sp_pipe_buf(struct pipe_inode_info *pipe,
 	return &pipe->bufs[slot & (pipe->ring_size - 1)];
 }
 
+/**
+ * sp_pipe_tail_buf() - the buffer at the tail of a pipe: the next to read
+ * @pipe: the pipe, not empty
+ *
+ * Context: Called with @pipe locked.
+ * Return: the buffer.
+ */
 static inline struct pipe_buffer *sp_pipe_tail_buf(struct pipe_inode_info *pipe)
 {
 	return sp_pipe_buf(pipe, pipe->tail);
 }
 
+/**
+ * sp_pipe_is_empty() - whether a pipe holds no buffer
+ * @pipe: the pipe
+ *
+ * Reads head and tail with READ_ONCE(), for wait conditions.
+ *
+ * Context: Any context; @pipe need not be locked, and the answer may then
+ * be stale.
+ * Return: true when @pipe is empty.
+ */
 static inline bool sp_pipe_is_empty(struct pipe_inode_info *pipe)
 {
 	return pipe_empty(READ_ONCE(pipe->head), READ_ONCE(pipe->tail));
 }
 
+/**
+ * sp_pipe_is_full() - whether a pipe has no free slot
+ * @pipe: the pipe
+ *
+ * Reads head, tail and max_usage with READ_ONCE(), for wait conditions.
+ *
+ * Context: Any context; @pipe need not be locked, and the answer may then
+ * be stale.
+ * Return: true when @pipe is full.
+ */
 static inline bool sp_pipe_is_full(struct pipe_inode_info *pipe)
 {
 	return pipe_full(READ_ONCE(pipe->head), READ_ONCE(pipe->tail),
 			 READ_ONCE(pipe->max_usage));
 }
 
-/*
- * The page @n pages after @page inside @page's folio.  nth_page() is gone
- * in 7.2 (7.2 include/linux/mm.h no longer defines it; 6.12 mm.h:222-228
- * still does): folio pages are now always contiguous in the memmap (7.2
- * mmzone.h:65-77) and folio_page() is plain pointer arithmetic (7.2
- * page-flags.h:313).  folio_page() is right on every kernel we support
+/**
+ * sp_folio_nth_page() - a page further on in the same folio
+ * @page: a page of a folio
+ * @n: how many pages after @page; the result must be in the folio
+ *
+ * nth_page() is gone in 7.2 (7.2 include/linux/mm.h no longer defines
+ * it; 6.12 mm.h:222-228 still does): folio pages are now always
+ * contiguous in the memmap (7.2 mmzone.h:65-77) and folio_page() is plain
+ * pointer arithmetic (7.2 page-flags.h:313).  folio_page() is right on every kernel we support
  * (6.1 page-flags.h:288 and 6.12 page-flags.h:277 define it as
  * nth_page(&folio->page, n)), so this needs no version gate.
+ *
+ * Return: the page @n pages after @page inside @page's folio.
  */
 static inline struct page *sp_folio_nth_page(struct page *page,
 					     unsigned long n)

@@ -13,6 +13,24 @@
 #include "stablepipe.h"
 #include "trace.h"
 
+/**
+ * sp_read_iter() - read(2) from an instance: the file's read_iter
+ * @iocb: the I/O control block; its file's private_data is the instance
+ * @to: the user memory to copy to
+ *
+ * Waits, with no lock held, until data is buffered or no writer is left,
+ * then copies what there is, up to the size of @to, under the instance's
+ * lock, consumes it and wakes the writers.  The file is nonblocking when
+ * %IOCB_NOWAIT or %O_NONBLOCK is set.
+ *
+ * Context: Process context; may sleep.  Takes and releases the instance's
+ * lock, and may fault on @to while holding it.
+ * Return: the bytes read, fewer than asked when less was buffered or a
+ * fault stopped the copy; 0 for an empty read or at end of file (nothing
+ * buffered, no writer left); -EAGAIN when nonblocking and nothing is
+ * buffered; -ERESTARTSYS when a signal interrupted the wait; -EFAULT when
+ * nothing could be copied.
+ */
 ssize_t sp_read_iter(struct kiocb *iocb, struct iov_iter *to)
 {
 	struct sp_instance *sp = iocb->ki_filp->private_data;
@@ -62,13 +80,26 @@ out:
 	return done;
 }
 
-/*
- * Hand up to @len bytes to @pipe, one buffer per page, each with its own
- * folio reference.  Called with the pipe locked and sp->lock held.
+/**
+ * sp_emit_to_pipe() - hand bytes of an instance to a pipe without copying
+ * @sp: the instance
+ * @pipe: the pipe
+ * @len: the most bytes to hand over
+ *
+ * Adds one pipe buffer per page (or part of a page) of the instance's
+ * segments, from the head, until @len bytes are handed over, the pipe is
+ * full or the instance is empty, then consumes the bytes handed over.
+ * Each buffer holds its own folio reference, taken here and dropped by
+ * the pipe when the buffer is released; the segments keep theirs.
  *
  * The buffers use the kernel's nosteal_pipe_buf_ops, never operations of
  * this module: a pipe may hold them long after the module is unloaded.
  * So nobody can steal or merge into our pages; a consumer copies them.
+ *
+ * Context: Called with @pipe locked and @sp->lock held.
+ * Return: the bytes handed over; when none, 0 (the pipe was full or the
+ * instance empty) or add_to_pipe()'s error: -EPIPE, after it raised
+ * SIGPIPE, when the pipe has no reader.
  */
 static ssize_t sp_emit_to_pipe(struct sp_instance *sp,
 			       struct pipe_inode_info *pipe, size_t len)
@@ -112,13 +143,32 @@ out:
 	return ret;
 }
 
-/*
- * sp_splice_read - splice(2) from the instance into a pipe
+/**
+ * sp_splice_read() - splice(2) from an instance into a pipe
+ * @in: a file of the instance
+ * @ppos: ignored: the instance is a stream
+ * @pipe: the pipe to fill
+ * @len: the most bytes to move
+ * @flags: %SPLICE_F_NONBLOCK is honoured (as is %O_NONBLOCK on @in);
+ *	the others are ignored
  *
- * The splice core calls us with @pipe locked (a no-op for the private
- * pipe of sendfile).  We never sleep with it held: to wait for data or
- * for pipe space we drop it, and retake it before touching the pipe, so
- * a task splicing @pipe into this instance can always make progress.
+ * Hands the instance's folios to @pipe without copying (see
+ * sp_emit_to_pipe()): as many bytes as are buffered and the pipe takes,
+ * up to @len.  One round that moves something ends the call; then the
+ * instance's writers are woken.
+ *
+ * Locking: the splice core calls us with @pipe locked (a no-op for the
+ * private pipe of sendfile).  We never sleep with it held: to wait for
+ * data or for pipe space we drop it, and retake it before touching the
+ * pipe, so a task splicing @pipe into this instance can always make
+ * progress.  The instance's lock is taken after the pipe's.
+ *
+ * Context: Process context; may sleep.  Called with @pipe locked; returns
+ * with it locked.
+ * Return: the bytes moved; 0 when @len is 0, or at end of file (nothing
+ * buffered, no writer left); -EPIPE (after raising SIGPIPE) when @pipe
+ * has no reader; -EAGAIN when nonblocking and the pipe is full or nothing
+ * is buffered; -ERESTARTSYS when a signal interrupted a wait.
  */
 ssize_t sp_splice_read(struct file *in, loff_t *ppos,
 		       struct pipe_inode_info *pipe, size_t len,

@@ -26,7 +26,22 @@ static size_t sp_atomic_need(size_t count)
 	return count <= PIPE_BUF ? count : 1;
 }
 
-/* Copy up to @count bytes from @from; called with sp->lock held. */
+/**
+ * sp_copy_from_user() - copy bytes from user memory into private pages
+ * @sp: the instance
+ * @from: the source; advanced by the bytes copied
+ * @count: bytes to copy; the caller made sure they fit
+ *
+ * Counts one copied_user page for each private page written to (a page
+ * that two writes fill counts twice) and the bytes in bytes_in_write.
+ * Stops at the first short copy (a fault) or failed allocation.
+ *
+ * Context: Process context; may sleep and fault.  Called with @sp->lock
+ * held.
+ * Return: the bytes copied, fewer than @count on a fault or when memory
+ * ran out; when nothing was copied, -EFAULT on a fault, -ENOMEM when no
+ * page could be allocated, 0 when @count is 0.
+ */
 static ssize_t sp_copy_from_user(struct sp_instance *sp, struct iov_iter *from,
 				 size_t count)
 {
@@ -59,6 +74,27 @@ static ssize_t sp_copy_from_user(struct sp_instance *sp, struct iov_iter *from,
 	return count ? (seg ? -EFAULT : -ENOMEM) : 0;
 }
 
+/**
+ * sp_write_iter() - write(2) into an instance: the file's write_iter
+ * @iocb: the I/O control block; its file's private_data is the instance
+ * @from: the user memory to copy from
+ *
+ * Copies into private pages; nothing is stolen.  Writes of at most
+ * %PIPE_BUF bytes are atomic, as for pipes: they wait until all of it fits
+ * (a capacity is at least a page).  Longer writes take whatever room
+ * there is and wait for more.  Readers are woken after each step that
+ * made progress.  Waits happen with no lock held; the instance's lock is
+ * held only while copying.  The file is
+ * nonblocking when %IOCB_NOWAIT or %O_NONBLOCK is set.
+ *
+ * Context: Process context; may sleep and fault.  Takes and releases the
+ * instance's lock.
+ * Return: the bytes written, which may be fewer than asked when a signal,
+ * a nonblocking file, a fault, lack of memory or the last reader's close
+ * stopped the write after some progress; otherwise 0 for an empty write,
+ * or -EAGAIN, -EPIPE (after raising SIGPIPE), -ERESTARTSYS, -EFAULT or
+ * -ENOMEM.
+ */
 ssize_t sp_write_iter(struct kiocb *iocb, struct iov_iter *from)
 {
 	struct sp_instance *sp = iocb->ki_filp->private_data;
@@ -88,17 +124,33 @@ ssize_t sp_write_iter(struct kiocb *iocb, struct iov_iter *from)
 	return done ? done : ret;
 }
 
-/* Source pages touched by the first @len bytes of @buf. */
+/**
+ * sp_buf_pages() - source pages touched by the first bytes of a buffer
+ * @buf: the pipe buffer
+ * @len: bytes from @buf's start; at least 1
+ *
+ * Return: the number of pages that those bytes touch.
+ */
 static unsigned long sp_buf_pages(const struct pipe_buffer *buf, size_t len)
 {
 	return ((buf->offset + len - 1) >> PAGE_SHIFT) -
 	       (buf->offset >> PAGE_SHIFT) + 1;
 }
 
-/*
- * Copy the first @len bytes of @buf into private pages; returns the bytes
- * copied, fewer only when memory ran out.  A buffer may span several pages
- * of a large folio (before 6.5 a page-cache buffer did).
+/**
+ * sp_copy_buffer() - copy the first bytes of a pipe buffer into private pages
+ * @sp: the instance
+ * @buf: the pipe buffer, already confirmed; it is not changed
+ * @len: bytes to copy from @buf's start; the caller made sure they fit
+ * @why: the counter of the copied source pages (a SP_COPIED_* reason)
+ *
+ * A buffer may span several pages of a large folio (before 6.5 a
+ * page-cache buffer did): each source page is mapped on its own.
+ *
+ * Context: Process context; may sleep.  Called with the pipe locked and
+ * @sp->lock held.
+ * Return: the bytes copied, fewer than @len only when memory ran out
+ * (0 when none could be allocated).
  */
 static size_t sp_copy_buffer(struct sp_instance *sp,
 			     const struct pipe_buffer *buf, size_t len,
@@ -132,7 +184,12 @@ static size_t sp_copy_buffer(struct sp_instance *sp,
 	return done;
 }
 
-/* Offset of the first byte of @buf in its folio. */
+/**
+ * sp_buf_folio_offset() - offset of a pipe buffer's first byte in its folio
+ * @buf: the pipe buffer
+ *
+ * Return: the offset in bytes from the start of the folio.
+ */
 static size_t sp_buf_folio_offset(const struct pipe_buffer *buf)
 {
 	struct folio *folio = page_folio(buf->page);
@@ -140,15 +197,21 @@ static size_t sp_buf_folio_offset(const struct pipe_buffer *buf)
 	return folio_page_idx(folio, buf->page) * PAGE_SIZE + buf->offset;
 }
 
-/*
- * sp_folio_run - how many buffers, from the tail of @pipe, hold a whole folio
+/**
+ * sp_folio_run() - how many buffers, from the tail of a pipe, hold a whole folio
+ * @pipe: the pipe, not empty
+ * @limit: the most bytes the caller may take
  *
  * A page is stolen with the buffer that holds it.  A large folio can only
  * be stolen whole, so every byte of it must be in the pipe, in order, in
- * consecutive buffers from the tail: one buffer on 6.1, where a page-cache
- * buffer may span a folio; one per page since 6.5.  Returns the number of
- * buffers, or 0 when they don't hold the whole folio or it exceeds @limit
- * bytes.  Called with the pipe locked.
+ * consecutive buffers from the tail, all with the same operations: one
+ * buffer on 6.1, where a page-cache buffer may span a folio; one per page
+ * since 6.5.
+ *
+ * Context: Called with @pipe locked.
+ * Return: 1 when the tail buffer's folio is not large (whatever @limit);
+ * for a large folio the number of buffers, or 0 when they don't hold the
+ * whole folio or it exceeds @limit bytes.
  */
 static unsigned int sp_folio_run(struct pipe_inode_info *pipe, size_t limit)
 {
@@ -172,9 +235,16 @@ static unsigned int sp_folio_run(struct pipe_inode_info *pipe, size_t limit)
 	return pos == size ? n : 0;
 }
 
-/*
- * References a stealable folio has: one for each of the @nbufs pipe buffers
- * that hold it, its page cache's, its private data's.
+/**
+ * sp_expected_refs() - the references a stealable folio has
+ * @folio: the folio
+ * @nbufs: the pipe buffers that hold it, one reference each
+ *
+ * Besides the buffers' references: the page cache's, one per page, when
+ * @folio has a mapping, and its private data's (such as buffer heads)
+ * when it has any.  Anybody else's reference makes the folio busy.
+ *
+ * Return: the number of references.
  */
 static int sp_expected_refs(struct folio *folio, unsigned int nbufs)
 {
@@ -187,11 +257,26 @@ static int sp_expected_refs(struct folio *folio, unsigned int nbufs)
 	return refs;
 }
 
-/*
- * Why the buffer at the tail of @pipe must be copied rather than stolen,
- * or SP_PAGES_STOLEN when stealing may be tried; then @run is the number
- * of buffers from the tail that hold its folio.  The checks are unlocked
- * and only classify: the owner's try_steal, under the folio lock, decides.
+/**
+ * sp_steal_verdict() - steal the buffer at the tail of a pipe, or copy it?
+ * @sp: the instance, whose policy is read
+ * @pipe: the pipe, not empty; its tail buffer is whole (the caller takes
+ *	all of it)
+ * @limit: the most bytes the caller may take
+ * @run: set to the number of buffers from the tail that hold the tail
+ *	buffer's folio, once the checks get that far (always when
+ *	%SP_PAGES_STOLEN is returned); left alone for the earlier verdicts
+ *
+ * In order: the copy policy; a buffer under half a page; a folio that is
+ * mapped, maybe DMA-pinned, dirty or under writeback; a large folio that
+ * the pipe does not hold whole within @limit (sp_folio_run()); a folio
+ * with more references than sp_expected_refs() allows.  The checks are made without
+ * the folio lock and only classify: the owner's try_steal, under the folio
+ * lock, decides, and sp_steal_run() copies when it refuses.
+ *
+ * Context: Called with @pipe locked and @sp->lock held.
+ * Return: %SP_PAGES_STOLEN when stealing may be tried, else the
+ * SP_COPIED_* reason to copy.
  */
 static enum sp_stat sp_steal_verdict(const struct sp_instance *sp,
 				     struct pipe_inode_info *pipe,
@@ -220,16 +305,34 @@ static enum sp_stat sp_steal_verdict(const struct sp_instance *sp,
 	return SP_PAGES_STOLEN;
 }
 
-/* Release the buffer at the tail of @pipe and move the tail past it. */
+/**
+ * sp_pipe_drop_tail() - release the buffer at the tail of a pipe, move past it
+ * @pipe: the pipe, not empty
+ *
+ * Context: Called with @pipe locked.
+ */
 static void sp_pipe_drop_tail(struct pipe_inode_info *pipe)
 {
 	pipe_buf_release(pipe, sp_pipe_tail_buf(pipe));
 	pipe->tail++;
 }
 
-/*
- * Copy the @n whole buffers at the tail of @pipe and drop them.  Returns
- * the bytes copied; on a short copy the rest stays in the pipe.
+/**
+ * sp_copy_run() - copy whole buffers at the tail of a pipe and drop them
+ * @sp: the instance
+ * @pipe: the pipe, holding at least @n buffers, all confirmed
+ * @n: the buffers to copy; the caller made sure their bytes fit
+ * @why: the counter of the copied source pages (a SP_COPIED_* reason)
+ *
+ * Each buffer copied whole is released and the tail moves past it.  When
+ * memory runs out, the buffer being copied keeps the bytes not yet copied
+ * (its offset and length are advanced) and stays in the pipe, with the
+ * ones after it.
+ *
+ * Context: Process context; may sleep.  Called with @pipe locked and
+ * @sp->lock held.
+ * Return: the bytes copied: fewer than the buffers held when memory ran
+ * out, 0 when no page could be allocated.
  */
 static size_t sp_copy_run(struct sp_instance *sp, struct pipe_inode_info *pipe,
 			  unsigned int n, enum sp_stat why)
@@ -251,19 +354,33 @@ static size_t sp_copy_run(struct sp_instance *sp, struct pipe_inode_info *pipe,
 	return done;
 }
 
-/*
- * sp_steal_run - steal the folio that the @n buffers at the tail of @pipe
- * hold, whole, or copy the buffers if its owner refuses
+/**
+ * sp_steal_run() - steal the folio that buffers at the tail of a pipe hold
+ * @sp: the instance
+ * @pipe: the pipe; its @n buffers from the tail are confirmed and hold
+ *	one folio, whole when @n > 1 (see sp_folio_run())
+ * @n: the number of those buffers
  *
- * Returns the bytes taken, or -ENOMEM with the buffers left in the pipe.
+ * Steals the folio whole, or copies the @n buffers (with sp_copy_run())
+ * when the owner's try_steal refuses: counted as copied_busy when the
+ * folio has unexpected references, else as copied_not_stealable.
  *
  * References: each buffer holds one.  The owner's try_steal accepts no
  * reference besides the page cache's and the one of the buffer it is
- * given, so the other n - 1 buffers' references are dropped first (the
+ * given, so the other @n - 1 buffers' references are dropped first (the
  * first buffer keeps the folio alive), and taken back if it refuses.
  * Nobody else can see those buffers meanwhile: we hold the pipe lock.
  * On success the first buffer's reference becomes the instance's and the
  * other buffers are dropped without a release of their own.
+ *
+ * Context: Process context; may sleep.  Called with @pipe locked and
+ * @sp->lock held.
+ * Return: the bytes taken: all the buffers' bytes when stolen; when the
+ * owner refused, the bytes copied, which are fewer (0 when no page could
+ * be allocated) if memory ran out; or -ENOMEM when the folio was stolen
+ * but no segment could be allocated for it: then the buffers stay in the
+ * pipe, with their references, and the folio has already left its page
+ * cache.
  */
 static ssize_t sp_steal_run(struct sp_instance *sp,
 			    struct pipe_inode_info *pipe, unsigned int n)
@@ -305,11 +422,23 @@ static ssize_t sp_steal_run(struct sp_instance *sp,
 	return len;
 }
 
-/*
- * Take the buffer at the tail of @pipe, or up to @limit bytes of it, and
- * when it starts a large folio that the next buffers complete, those too.
- * Returns the bytes taken (0 for an empty buffer) or a negative error.
- * Called with the pipe locked and sp->lock held.
+/**
+ * sp_take() - take the buffer at the tail of a pipe, or part of it
+ * @sp: the instance
+ * @pipe: the pipe, not empty
+ * @limit: the most bytes to take; they fit in @sp
+ *
+ * A buffer longer than @limit is copied in part (counted as
+ * copied_partial) and keeps the rest.  A whole buffer is stolen or copied
+ * as sp_steal_verdict() says; when it is stolen and starts a large folio
+ * that the next buffers complete, those are taken too.  An empty buffer
+ * is dropped.
+ *
+ * Context: Process context; may sleep.  Called with @pipe locked and
+ * @sp->lock held.
+ * Return: the bytes taken (0 for an empty buffer, and 0 when a refused
+ * steal found no memory to copy), or a negative error: the buffer's
+ * confirm error, or -ENOMEM.
  */
 static ssize_t sp_take(struct sp_instance *sp, struct pipe_inode_info *pipe,
 		       size_t limit)
@@ -346,9 +475,20 @@ static ssize_t sp_take(struct sp_instance *sp, struct pipe_inode_info *pipe,
 	return got ? got : -ENOMEM;
 }
 
-/*
- * Move up to @len bytes out of @pipe.  Called with the pipe locked and
- * sp->lock held; the caller made sure @len bytes fit.
+/**
+ * sp_ingest_pipe() - move bytes out of a pipe into an instance
+ * @sp: the instance
+ * @pipe: the pipe
+ * @len: the most bytes to move; the caller made sure they fit
+ *
+ * Takes buffers from the tail with sp_take() until @len bytes are moved
+ * or the pipe is empty.
+ *
+ * Context: Process context; may sleep.  Called with @pipe locked and
+ * @sp->lock held.
+ * Return: the bytes moved, fewer than @len when the pipe ran empty or an
+ * error stopped it after some progress; or the error when nothing was
+ * moved; 0 when the pipe held no data.
  */
 static ssize_t sp_ingest_pipe(struct sp_instance *sp,
 			      struct pipe_inode_info *pipe, size_t len)
@@ -364,19 +504,45 @@ static ssize_t sp_ingest_pipe(struct sp_instance *sp,
 	return done;
 }
 
+/**
+ * sp_wake_pipe_writers() - tell a pipe's writers that it has room
+ * @pipe: the pipe
+ *
+ * Context: Process context.  Called with @pipe unlocked.
+ */
 static void sp_wake_pipe_writers(struct pipe_inode_info *pipe)
 {
 	wake_up_interruptible_sync_poll(&pipe->wr_wait, EPOLLOUT | EPOLLWRNORM);
 	kill_fasync(&pipe->fasync_writers, SIGIO, POLL_OUT);
 }
 
-/*
- * sp_splice_write - splice(2) from a pipe, and sendfile(2) (the core then
- * passes its private per-task pipe, current->splice_pipe)
+/**
+ * sp_splice_write() - splice(2) from a pipe, and sendfile(2)
+ * @pipe: the pipe to take from; for sendfile(2) the splice core's private
+ *	per-task pipe, current->splice_pipe
+ * @out: a file of the instance
+ * @ppos: ignored: the instance is a stream
+ * @len: the most bytes to move
+ * @flags: %SPLICE_F_NONBLOCK is honoured (as is %O_NONBLOCK on @out);
+ *	the others are ignored
  *
- * Locking: we take the pipe's mutex ourselves, then sp->lock.  Waits for
- * room and for pipe data happen with neither held, so a task splicing the
- * instance into this same pipe is never blocked behind our sleep.
+ * Waits for room for min(@len, %PAGE_SIZE) bytes, then moves at most @len
+ * bytes, or what fits, out of @pipe with sp_ingest_pipe(): each whole
+ * buffer is stolen or copied.  One round that moves something ends the
+ * call.  The bytes are counted in
+ * bytes_in_sendfile for the private pipe, else in bytes_in_splice.
+ *
+ * Locking: the splice core calls this with @pipe unlocked; we take the
+ * pipe's mutex ourselves, then sp->lock.  Waits for room and for pipe data
+ * happen with neither held, so a task splicing the instance into this
+ * same pipe is never blocked behind our sleep.
+ *
+ * Context: Process context; may sleep.  Called with no lock held.
+ * Return: the bytes moved; 0 when @len is 0, or when @pipe is empty and
+ * has no writer left; -EAGAIN when nonblocking and there is no room or no
+ * pipe data; -EPIPE (after raising SIGPIPE) when the instance has no
+ * reader; -ERESTARTSYS when a signal interrupted a wait; -ENOMEM or a
+ * pipe buffer's confirm error when nothing was moved.
  */
 ssize_t sp_splice_write(struct pipe_inode_info *pipe, struct file *out,
 			loff_t *ppos, size_t len, unsigned int flags)

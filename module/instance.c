@@ -13,6 +13,18 @@
 
 static struct kmem_cache *sp_seg_cache;
 
+/**
+ * sp_instance_new() - allocate an empty instance
+ *
+ * The new instance has no segments, no readers and no writers (the caller
+ * counts its file with sp_attach()), the capacity of the default_capacity
+ * parameter rounded up to a page and the policy of default_policy.  It is
+ * counted in the module-wide number of instances.
+ *
+ * Context: Process context; may sleep (%GFP_KERNEL_ACCOUNT).
+ * Return: the instance, holding one reference that the caller owns (it is
+ * dropped with sp_instance_put()), or %NULL when out of memory.
+ */
 struct sp_instance *sp_instance_new(void)
 {
 	struct sp_instance *sp;
@@ -31,6 +43,14 @@ struct sp_instance *sp_instance_new(void)
 	return sp;
 }
 
+/**
+ * sp_instance_get() - take another reference to an instance
+ * @sp: the instance; the caller must already hold a reference to it
+ *
+ * Each open file holds one reference; sp_instance_put() drops it.
+ *
+ * Context: Any context.
+ */
 void sp_instance_get(struct sp_instance *sp)
 {
 	refcount_inc(&sp->refs);
@@ -43,6 +63,17 @@ static void sp_seg_free(struct sp_seg *seg)
 	kmem_cache_free(sp_seg_cache, seg);
 }
 
+/**
+ * sp_instance_put() - drop a reference to an instance
+ * @sp: the instance; the caller's reference is gone on return
+ *
+ * Dropping the last reference frees @sp: each segment is freed and drops
+ * its folio reference, the bytes still buffered leave the module-wide
+ * bytes_buffered, and the instance leaves the module-wide count.  The
+ * caller must already have detached its file with sp_detach().
+ *
+ * Context: Process context.  Must not be called with @sp->lock held.
+ */
 void sp_instance_put(struct sp_instance *sp)
 {
 	struct sp_seg *seg, *next;
@@ -58,7 +89,16 @@ void sp_instance_put(struct sp_instance *sp)
 	kfree(sp);
 }
 
-/* Count a file of access @mode as a reader and/or a writer. */
+/**
+ * sp_attach() - count a file as a reader and/or a writer of an instance
+ * @sp: the instance
+ * @mode: the file's f_mode: %FMODE_READ counts a reader, %FMODE_WRITE a
+ *	writer
+ *
+ * Undone by sp_detach() with the same @mode.
+ *
+ * Context: Process context.  Takes and releases @sp->lock.
+ */
 void sp_attach(struct sp_instance *sp, fmode_t mode)
 {
 	mutex_lock(&sp->lock);
@@ -69,6 +109,18 @@ void sp_attach(struct sp_instance *sp, fmode_t mode)
 	mutex_unlock(&sp->lock);
 }
 
+/**
+ * sp_detach() - stop counting a file as a reader and/or a writer
+ * @sp: the instance
+ * @mode: the f_mode that sp_attach() was given for the file
+ *
+ * Wakes every reader and writer waiting on @sp: losing the last writer
+ * means end of file for readers, losing the last reader EPIPE for
+ * writers.  Drops no reference: the caller still holds its own.
+ *
+ * Context: Process context.  Takes and releases @sp->lock; wakes the
+ * waiters after releasing it.
+ */
 void sp_detach(struct sp_instance *sp, fmode_t mode)
 {
 	mutex_lock(&sp->lock);
@@ -82,6 +134,16 @@ void sp_detach(struct sp_instance *sp, fmode_t mode)
 	wake_up_interruptible_all(&sp->wr_wait);
 }
 
+/**
+ * sp_room() - free space in an instance
+ * @sp: the instance
+ *
+ * Reads @sp->bytes and @sp->capacity with READ_ONCE(): without @sp->lock
+ * the answer may already be stale, and writers recheck it under the lock.
+ *
+ * Context: Any context; @sp->lock may or may not be held.
+ * Return: the bytes that fit before @sp is full, 0 when it is full.
+ */
 size_t sp_room(const struct sp_instance *sp)
 {
 	size_t bytes = READ_ONCE(sp->bytes), cap = READ_ONCE(sp->capacity);
@@ -89,22 +151,49 @@ size_t sp_room(const struct sp_instance *sp)
 	return cap > bytes ? cap - bytes : 0;
 }
 
+/**
+ * sp_wake_readers() - wake the tasks waiting for data in an instance
+ * @sp: the instance
+ *
+ * Wakes the waiters of @sp->rd_wait (readers in sp_wait_for_data() and
+ * pollers) with %EPOLLIN | %EPOLLRDNORM.
+ *
+ * Context: Any context.  Callers call it after releasing @sp->lock.
+ */
 void sp_wake_readers(struct sp_instance *sp)
 {
 	wake_up_interruptible_poll(&sp->rd_wait, EPOLLIN | EPOLLRDNORM);
 }
 
+/**
+ * sp_wake_writers() - wake the tasks waiting for room in an instance
+ * @sp: the instance
+ *
+ * Wakes the waiters of @sp->wr_wait (writers in sp_wait_for_room() and
+ * pollers) with %EPOLLOUT | %EPOLLWRNORM.
+ *
+ * Context: Any context.  Callers call it after releasing @sp->lock.
+ */
 void sp_wake_writers(struct sp_instance *sp)
 {
 	wake_up_interruptible_poll(&sp->wr_wait, EPOLLOUT | EPOLLWRNORM);
 }
 
-/*
- * sp_wait_for_room - wait until @need bytes fit, or a reason not to
+/**
+ * sp_wait_for_room() - wait until some bytes fit, or a reason not to
+ * @sp: the instance
+ * @need: bytes that must fit; capped at the capacity, so that a write
+ *	larger than the instance waits only for an empty one
+ * @nonblock: fail with -EAGAIN instead of sleeping
  *
- * Called with no lock held.  Returns 0 when there was room at the time of
- * the check (another writer may take it before the caller locks), -EPIPE
- * (after raising SIGPIPE) when no reader is left, -EAGAIN or -ERESTARTSYS.
+ * The check is made without @sp->lock: another writer may take the room
+ * before the caller locks, and callers recheck under the lock.
+ *
+ * Context: Process context; sleeps interruptibly unless @nonblock.  Called
+ * with no lock held: neither @sp->lock nor any pipe's mutex.
+ * Return: 0 when there was room at the time of the check; -EPIPE, after
+ * raising SIGPIPE, when no reader is left; -EAGAIN when @nonblock and
+ * there is no room; -ERESTARTSYS when a signal interrupted the wait.
  */
 int sp_wait_for_room(struct sp_instance *sp, size_t need, bool nonblock)
 {
@@ -125,11 +214,19 @@ int sp_wait_for_room(struct sp_instance *sp, size_t need, bool nonblock)
 	}
 }
 
-/*
- * sp_wait_for_data - wait until data is buffered or no writer is left
+/**
+ * sp_wait_for_data() - wait until data is buffered or no writer is left
+ * @sp: the instance
+ * @nonblock: fail with -EAGAIN instead of sleeping
  *
- * Called with no lock held.  Returns 1 when data is buffered, 0 at end of
- * file, -EAGAIN or -ERESTARTSYS.
+ * The check is made without @sp->lock: another reader may take the data
+ * before the caller locks, and callers recheck under the lock.
+ *
+ * Context: Process context; sleeps interruptibly unless @nonblock.  Called
+ * with no lock held: neither @sp->lock nor any pipe's mutex.
+ * Return: 1 when data is buffered; 0 at end of file (nothing buffered and
+ * no writer left); -EAGAIN when @nonblock and nothing is buffered;
+ * -ERESTARTSYS when a signal interrupted the wait.
  */
 int sp_wait_for_data(struct sp_instance *sp, bool nonblock)
 {
@@ -162,13 +259,21 @@ static struct sp_seg *sp_seg_new(struct folio *folio, unsigned int off,
 	return seg;
 }
 
-/*
- * sp_writable_tail - the private segment that the next copied bytes go to
+/**
+ * sp_writable_tail() - the private segment that the next copied bytes go to
+ * @sp: the instance
  * @space: set to the free bytes after the segment's data (at least one)
  *
  * Reuses the tail segment when it is a private page with room, else adds
- * a new private page.  Called with sp->lock held.  The bytes written there
- * become data only through sp_commit().
+ * a new, empty private page at the tail, which then holds the only
+ * reference to that page.  The bytes written after the segment's data
+ * become data only through sp_commit().  Capacity is the caller's
+ * business: this function does not look at it.
+ *
+ * Context: Process context; may sleep (%GFP_KERNEL_ACCOUNT).  Called with
+ * @sp->lock held.
+ * Return: the segment, or %NULL when a page or a segment could not be
+ * allocated (@space is then not set).
  */
 struct sp_seg *sp_writable_tail(struct sp_instance *sp, size_t *space)
 {
@@ -195,7 +300,16 @@ struct sp_seg *sp_writable_tail(struct sp_instance *sp, size_t *space)
 	return seg;
 }
 
-/* Make @len more bytes of @seg (just written after its data) readable. */
+/**
+ * sp_commit() - make bytes written after a segment's data readable
+ * @sp: the instance
+ * @seg: a segment of @sp; the @len bytes after its data are written
+ * @len: bytes to add to @seg, to @sp->bytes and to bytes_buffered
+ *
+ * Wakes nobody: the caller calls sp_wake_readers() after unlocking.
+ *
+ * Context: Called with @sp->lock held.
+ */
 void sp_commit(struct sp_instance *sp, struct sp_seg *seg, size_t len)
 {
 	seg->len += len;
@@ -203,11 +317,20 @@ void sp_commit(struct sp_instance *sp, struct sp_seg *seg, size_t len)
 	sp_buffered_add(len);
 }
 
-/*
- * sp_append_folio - append a stolen folio range to the FIFO
+/**
+ * sp_append_folio() - append a stolen folio range to the FIFO
+ * @sp: the instance
+ * @folio: the folio; nobody else may see or change it any more
+ * @off: offset of the range's first byte in @folio
+ * @len: bytes in the range; they become readable at once
  *
- * Takes over the caller's reference to @folio on success.  Called with
- * sp->lock held.
+ * The new segment is not private: later copies never write into @folio.
+ * Capacity is the caller's business: this function does not look at it.
+ *
+ * Context: Process context; may sleep (%GFP_KERNEL_ACCOUNT).  Called with
+ * @sp->lock held.
+ * Return: 0, and the caller's reference to @folio is now the segment's;
+ * or -ENOMEM, and the caller keeps its reference.
  */
 int sp_append_folio(struct sp_instance *sp, struct folio *folio,
 		    unsigned int off, unsigned int len)
@@ -221,7 +344,18 @@ int sp_append_folio(struct sp_instance *sp, struct folio *folio,
 	return 0;
 }
 
-/* Drop @len bytes from the head of the FIFO.  Called with sp->lock held. */
+/**
+ * sp_consume() - drop bytes from the head of the FIFO
+ * @sp: the instance
+ * @len: bytes to drop; at most @sp->bytes
+ *
+ * Emptied segments are freed and drop their folio reference, except an
+ * emptied private page that is the only segment and still has room: it
+ * takes the next copied bytes.  Wakes nobody: the caller calls
+ * sp_wake_writers() after unlocking.
+ *
+ * Context: Called with @sp->lock held.
+ */
 void sp_consume(struct sp_instance *sp, size_t len)
 {
 	struct sp_seg *seg;
@@ -242,6 +376,20 @@ void sp_consume(struct sp_instance *sp, size_t len)
 	}
 }
 
+/**
+ * sp_set_capacity() - set an instance's capacity (STABLEPIPE_IOC_SET_CAPACITY)
+ * @sp: the instance
+ * @capacity: the new capacity in bytes, rounded up to a page
+ *
+ * Once @capacity has passed the checks, the writers of @sp are woken,
+ * whether or not the capacity changed.
+ *
+ * Context: Process context.  Takes and releases @sp->lock.
+ * Return: 0; -EINVAL when @capacity is 0 or above %SP_CAPACITY_MAX;
+ * -EPERM when it is above the max_capacity parameter and the caller lacks
+ * %CAP_SYS_RESOURCE; -EBUSY when more bytes are buffered than the new
+ * capacity holds.
+ */
 int sp_set_capacity(struct sp_instance *sp, u64 capacity)
 {
 	int ret = 0;
@@ -262,12 +410,23 @@ int sp_set_capacity(struct sp_instance *sp, u64 capacity)
 	return ret;
 }
 
+/**
+ * sp_seg_cache_init() - create the slab cache of struct sp_seg
+ *
+ * Context: Module init.
+ * Return: 0, or -ENOMEM.
+ */
 int sp_seg_cache_init(void)
 {
 	sp_seg_cache = KMEM_CACHE(sp_seg, SLAB_ACCOUNT);
 	return sp_seg_cache ? 0 : -ENOMEM;
 }
 
+/**
+ * sp_seg_cache_exit() - destroy the slab cache of struct sp_seg
+ *
+ * Context: Module exit or failed init, when no segment is left.
+ */
 void sp_seg_cache_exit(void)
 {
 	kmem_cache_destroy(sp_seg_cache);

@@ -24,7 +24,16 @@
 
 unsigned long sp_default_capacity = SZ_1M;
 
-/* A capacity must hold at least one page and at most SP_CAPACITY_MAX. */
+/**
+ * sp_capacity_set() - set the default_capacity module parameter
+ * @val: the new value, as written to the parameter
+ * @kp: the parameter; its arg is the unsigned long to set
+ *
+ * A capacity must hold at least one byte and at most %SP_CAPACITY_MAX; it
+ * is rounded up to a page.  Instances that exist keep their capacity.
+ *
+ * Return: 0, kstrtoul()'s error, or -EINVAL when out of range.
+ */
 static int sp_capacity_set(const char *val, const struct kernel_param *kp)
 {
 	unsigned long capacity;
@@ -85,6 +94,19 @@ MODULE_PARM_DESC(default_policy,
 
 static const struct file_operations sp_fops;
 
+/**
+ * sp_open() - open(2) of /dev/stablepipe: a new instance
+ * @inode: the misc device's inode
+ * @file: the new file; its private_data becomes the instance
+ *
+ * Each open() makes a new, empty instance whose one reference the file
+ * owns (dropped by sp_release()), and counts the file as a reader and/or
+ * a writer by its access mode.  The file is a stream: no seeking, and
+ * reads and writes ignore the position.
+ *
+ * Context: Process context; may sleep.
+ * Return: 0, or -ENOMEM.
+ */
 static int sp_open(struct inode *inode, struct file *file)
 {
 	struct sp_instance *sp = sp_instance_new();
@@ -96,6 +118,19 @@ static int sp_open(struct inode *inode, struct file *file)
 	return stream_open(inode, file);
 }
 
+/**
+ * sp_release() - the last close of a file of an instance
+ * @inode: the file's inode (the misc device's, or the anonymous inode of
+ *	STABLEPIPE_IOC_NEW_FD)
+ * @file: the file
+ *
+ * Stops counting the file as a reader and/or a writer, which wakes the
+ * instance's waiters, and drops the file's instance reference: the last
+ * one frees the instance and the data still in it.
+ *
+ * Context: Process context.  Takes and releases the instance's lock.
+ * Return: 0.
+ */
 static int sp_release(struct inode *inode, struct file *file)
 {
 	struct sp_instance *sp = file->private_data;
@@ -105,6 +140,20 @@ static int sp_release(struct inode *inode, struct file *file)
 	return 0;
 }
 
+/**
+ * sp_poll() - poll(2), select(2) and epoll on a file of an instance
+ * @file: the file
+ * @wait: the poll table; both wait queues of the instance are added
+ *
+ * For a file open for reading: %EPOLLIN when data is buffered, %EPOLLHUP
+ * when no writer is left.  For a file open for writing: %EPOLLOUT when
+ * %PIPE_BUF bytes fit (or the whole capacity, were it smaller), %EPOLLERR
+ * when no reader is left.
+ *
+ * Context: Process context.  Takes no lock: the counts are read with
+ * READ_ONCE().
+ * Return: the mask of ready events.
+ */
 static __poll_t sp_poll(struct file *file, poll_table *wait)
 {
 	struct sp_instance *sp = file->private_data;
@@ -129,7 +178,24 @@ static __poll_t sp_poll(struct file *file, poll_table *wait)
 	return mask;
 }
 
-/* STABLEPIPE_IOC_NEW_FD: another file on the same instance. */
+/**
+ * sp_ioctl_new_fd() - STABLEPIPE_IOC_NEW_FD: another file on the same instance
+ * @sp: the instance
+ * @arg: the caller's struct stablepipe_fd: flags, an access mode
+ *	(%O_RDONLY, %O_WRONLY or %O_RDWR) with %O_NONBLOCK and %O_CLOEXEC;
+ *	reserved must be 0
+ *
+ * The new file is an anonymous inode file with the same file operations.
+ * It holds its own instance reference, taken here and dropped by its
+ * sp_release(), and is counted as a reader and/or a writer by its mode.
+ * On failure no reference is left taken and no descriptor allocated.
+ *
+ * Context: Process context; may sleep.  Takes and releases @sp->lock.
+ * Return: the new file descriptor; -EFAULT when @arg cannot be read;
+ * -EINVAL for unknown flags, a nonzero reserved field or an invalid access
+ * mode; -EMFILE, -ENOMEM or another error from getting a descriptor or
+ * the file.
+ */
 static long sp_ioctl_new_fd(struct sp_instance *sp,
 			    struct stablepipe_fd __user *arg)
 {
@@ -165,6 +231,22 @@ static long sp_ioctl_new_fd(struct sp_instance *sp,
 	return fd;
 }
 
+/**
+ * sp_ioctl() - ioctl(2) on a file of an instance
+ * @file: the file
+ * @cmd: %FIONREAD or a STABLEPIPE_IOC_* command
+ * @arg: the command's user pointer
+ *
+ * %FIONREAD stores the bytes buffered (at most %INT_MAX) in an int.  The
+ * STABLEPIPE_IOC_* commands are described in man/stablepipe.4.  32-bit
+ * callers get the same through compat_ptr_ioctl().
+ *
+ * Context: Process context; may sleep and fault.
+ * Return: 0 or, for STABLEPIPE_IOC_NEW_FD, a file descriptor; -ENOTTY for
+ * an unknown @cmd; -EFAULT when @arg cannot be accessed; -EINVAL for an
+ * invalid policy; the errors of sp_set_capacity(), sp_stats_fill() and
+ * sp_ioctl_new_fd().
+ */
 static long sp_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	struct sp_instance *sp = file->private_data;
@@ -222,6 +304,12 @@ static struct miscdevice sp_misc = {
 	.mode	= 0666,
 };
 
+/**
+ * sp_init() - module init: the segment cache, the counters, the misc device
+ *
+ * Return: 0, or the error of the step that failed, with the steps before
+ * it undone.
+ */
 static int __init sp_init(void)
 {
 	int ret;
@@ -244,6 +332,13 @@ err_cache:
 	return ret;
 }
 
+/**
+ * sp_exit() - module exit: undo sp_init()
+ *
+ * The module cannot be unloaded while a file of an instance is open, so
+ * no instance or segment is left.  Pipe buffers that hold the instances'
+ * pages outlive it: they use the kernel's operations.
+ */
 static void __exit sp_exit(void)
 {
 	misc_deregister(&sp_misc);

@@ -41,7 +41,7 @@ enum sp_stat {
 #define SP_FIRST_COPIED	SP_COPIED_USER
 #define SP_LAST_COPIED	SP_COPIED_SMALL
 
-/*
+/**
  * struct sp_seg - a byte range of a folio, owned by an instance
  * @list:	link in sp_instance.segs
  * @folio:	holds one folio reference, dropped when the segment is freed

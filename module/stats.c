@@ -50,7 +50,16 @@ static const struct {
 #undef SP_FIELD
 };
 
-/* Count @n for @sp (whose lock the caller holds) and module-wide. */
+/**
+ * sp_count() - add to a counter of an instance and to the module-wide one
+ * @sp: the instance
+ * @stat: the counter
+ * @n: pages or bytes, as @stat counts
+ *
+ * The module-wide counters are per-cpu, summed by /proc/stablepipe.
+ *
+ * Context: Called with @sp->lock held (lockdep checks it).
+ */
 void sp_count(struct sp_instance *sp, enum sp_stat stat, u64 n)
 {
 	lockdep_assert_held(&sp->lock);
@@ -58,11 +67,23 @@ void sp_count(struct sp_instance *sp, enum sp_stat stat, u64 n)
 	this_cpu_add(sp_global->v[stat], n);
 }
 
+/**
+ * sp_buffered_add() - change the module-wide count of buffered bytes
+ * @bytes: bytes that entered (positive) or left (negative) an instance
+ *
+ * Context: Any context.
+ */
 void sp_buffered_add(long bytes)
 {
 	atomic_long_add(bytes, &sp_bytes_buffered);
 }
 
+/**
+ * sp_instances_add() - change the module-wide count of instances
+ * @n: 1 for a new instance, -1 for a freed one
+ *
+ * Context: Any context.
+ */
 void sp_instances_add(int n)
 {
 	atomic_add(n, &sp_instances);
@@ -88,6 +109,21 @@ static void sp_stats_from(struct stablepipe_stats *st, const u64 *v)
 	st->pages_copied = sp_copied(v);
 }
 
+/**
+ * sp_stats_fill() - STABLEPIPE_IOC_GET_STATS
+ * @sp: the instance
+ * @ustats: the caller's struct stablepipe_stats, whose size field says
+ *	how many bytes of it the caller knows
+ *
+ * Copies min(size, sizeof(struct stablepipe_stats)) bytes to @ustats,
+ * with size set to that and version to %STABLEPIPE_STATS_VERSION, so that
+ * older and newer callers both get the fields they know.
+ *
+ * Context: Process context; may fault.  Takes and releases @sp->lock; the
+ * user memory is accessed without it.
+ * Return: 0; -EFAULT when @ustats cannot be read or written; -EINVAL when
+ * its size does not cover the size and version fields.
+ */
 int sp_stats_fill(struct sp_instance *sp,
 		  struct stablepipe_stats __user *ustats)
 {
@@ -123,6 +159,16 @@ static void sp_stats_print(struct seq_file *m, const char *sep,
 	seq_printf(m, "bytes_buffered%s%llu\n", sep, st->bytes_buffered);
 }
 
+/**
+ * sp_show_fdinfo() - the instance's lines in /proc/PID/fdinfo/FD
+ * @m: the fdinfo file
+ * @file: a file of /dev/stablepipe or of STABLEPIPE_IOC_NEW_FD
+ *
+ * Prints the instance's counters, bytes buffered, capacity, policy and
+ * numbers of readers and writers, read in one go under the lock.
+ *
+ * Context: Process context.  Takes and releases the instance's lock.
+ */
 void sp_show_fdinfo(struct seq_file *m, struct file *file)
 {
 	struct sp_instance *sp = file->private_data;
@@ -165,6 +211,12 @@ static int sp_proc_show(struct seq_file *m, void *v)
 	return 0;
 }
 
+/**
+ * sp_stats_init() - allocate the module-wide counters, create /proc/stablepipe
+ *
+ * Context: Module init.
+ * Return: 0, or -ENOMEM (with nothing left allocated).
+ */
 int sp_stats_init(void)
 {
 	sp_global = alloc_percpu(struct sp_counters);
@@ -177,6 +229,11 @@ int sp_stats_init(void)
 	return 0;
 }
 
+/**
+ * sp_stats_exit() - remove /proc/stablepipe, free the module-wide counters
+ *
+ * Context: Module exit or failed init.
+ */
 void sp_stats_exit(void)
 {
 	remove_proc_entry("stablepipe", NULL);

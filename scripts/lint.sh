@@ -19,17 +19,21 @@
 #   cppcheck    cppcheck --enable=warning,portability on userspace/ and
 #               selftests/
 #   docutils    Documentation/*.rst: docutils --strict --halt=warning
-#   kerneldoc   the kernel's scripts/kernel-doc -none on module/*.[ch]
+#   kerneldoc   the kernel's scripts/kernel-doc -Wall -none on module/*.[ch]:
+#               any warning fails (an undescribed or misnamed parameter,
+#               a missing Return: or short description, text before the
+#               @parameters)
 #   mandoc      mandoc -T lint -W warning on man/* and userspace/*.1
 #   manpage     man/stablepipe.4 describes every stablepipe_stats field,
 #               every ioctl with its number, every module parameter
 #   shell       shellcheck on scripts/*.sh
 #
 # Missing tools are installed with apt-get (as root).  checkpatch.pl,
-# spelling.txt, const_structs.checkpatch and kernel-doc come from Debian's
-# /usr/src/linux-source-6.1.tar.xz (package linux-source-6.1), extracted
-# once into $STABLEPIPE_CACHE/kernel-scripts/VERSION/.  Builds happen in
-# copies under build/lint/, never in the source tree.
+# spelling.txt and const_structs.checkpatch come from Debian's
+# /usr/src/linux-source-6.1.tar.xz (package linux-source-6.1), kernel-doc
+# from /usr/src/linux-source-6.12.tar.xz (linux-source-6.12: 6.1's has no
+# -Wall), extracted once into $STABLEPIPE_CACHE/kernel-scripts/VERSION/.
+# Builds happen in copies under build/lint/, never in the source tree.
 set -u -o pipefail
 # shellcheck source-path=SCRIPTDIR source=common.sh
 . "$(dirname "$0")/common.sh"
@@ -45,7 +49,8 @@ cd "$SP_REPO" || exit 1
 need=(make gcc g++ perl xz-utils cpio)
 for g in $GATES; do
 	case $g in
-	checkpatch|kerneldoc) need+=(linux-source-6.1) ;;
+	checkpatch) need+=(linux-source-6.1) ;;
+	kerneldoc) need+=(linux-source-6.12) ;;
 	sparse) need+=(sparse linux-headers-amd64) ;;
 	uapi) need+=(linux-libc-dev) ;;
 	cppcheck) need+=(cppcheck) ;;
@@ -56,23 +61,27 @@ for g in $GATES; do
 done
 ensure_packages "${need[@]}"
 
-# The kernel's scripts, from the linux-source-6.1 tarball, cached by the
-# package's version.
+# kernel_scripts SERIES FILE...: the kernel's scripts/FILE... from the
+# linux-source-SERIES tarball, extracted once and cached by the package's
+# version; sets KSCRIPTS to their folder.
 kernel_scripts() {
-	local ver dir tmp f
-	ver=$(dpkg-query -W -f='${Version}' linux-source-6.1 2>/dev/null)
-	dir=$SP_CACHE/kernel-scripts/${ver:-unknown}
-	if [ ! -f "$dir/.complete" ]; then
-		say "extracting checkpatch.pl, spelling.txt, const_structs.checkpatch and kernel-doc from /usr/src/linux-source-6.1.tar.xz"
+	local series=$1 ver dir tmp f have=1
+	shift
+	ver=$(dpkg-query -W -f='${Version}' "linux-source-$series" 2>/dev/null)
+	dir=$SP_CACHE/kernel-scripts/${ver:-unknown-$series}
+	[ -f "$dir/.complete" ] || have=
+	for f in "$@"; do
+		[ -s "$dir/$f" ] || have=
+	done
+	if [ -z "$have" ]; then
+		say "extracting $* from /usr/src/linux-source-$series.tar.xz"
 		mkdir -p "$SP_CACHE/kernel-scripts" || return 1
 		tmp=$(mktemp -d "$SP_CACHE/kernel-scripts/tmp.XXXXXX") || return 1
-		tar -xJf /usr/src/linux-source-6.1.tar.xz -C "$tmp" \
+		tar -xJf "/usr/src/linux-source-$series.tar.xz" -C "$tmp" \
 			--strip-components=2 \
-			linux-source-6.1/scripts/checkpatch.pl \
-			linux-source-6.1/scripts/spelling.txt \
-			linux-source-6.1/scripts/const_structs.checkpatch \
-			linux-source-6.1/scripts/kernel-doc || { rm -rf "$tmp"; return 1; }
-		for f in checkpatch.pl spelling.txt const_structs.checkpatch kernel-doc; do
+			"${@/#/linux-source-$series/scripts/}" ||
+			{ rm -rf "$tmp"; return 1; }
+		for f in "$@"; do
 			[ -s "$tmp/$f" ] || { rm -rf "$tmp"; return 1; }
 		done
 		touch "$tmp/.complete"
@@ -122,7 +131,8 @@ gate_end() { say "$1: $(( ($(date +%s%N) - T0) / 1000000 )) ms"; }
 gate_checkpatch() {
 	local f out=$WORK/checkpatch.out
 	gate_start
-	if ! kernel_scripts; then
+	if ! kernel_scripts 6.1 checkpatch.pl spelling.txt \
+		const_structs.checkpatch; then
 		for f in "${cp_files[@]}"; do
 			not_ok "checkpatch $f # could not extract checkpatch.pl"
 		done
@@ -261,12 +271,14 @@ gate_docutils() {
 gate_kerneldoc() {
 	local out=$WORK/kerneldoc.out
 	gate_start
-	if ! kernel_scripts; then
-		not_ok "kernel-doc -none module/*.[ch] # could not extract kernel-doc"
+	if ! kernel_scripts 6.12 kernel-doc; then
+		not_ok "kernel-doc -Wall -none module/*.[ch] # could not extract kernel-doc"
 		return
 	fi
-	perl "$KSCRIPTS/kernel-doc" -none module/*.c module/*.h >"$out" 2>&1
-	result "kernel-doc -none module/*.c module/*.h" "$out"
+	# -none exits 0 whatever it finds: any output is a finding.
+	perl "$KSCRIPTS/kernel-doc" -Wall -none module/*.c module/*.h \
+		>"$out" 2>&1 || echo "kernel-doc exited $?" >>"$out"
+	result "kernel-doc -Wall -none module/*.c module/*.h" "$out"
 	gate_end kerneldoc
 }
 
