@@ -15,7 +15,7 @@
 #                      build/deb/stablepipe-tools_VERSION_ARCH.deb
 # make deb-test        install both in a clean Debian 12 chroot (KTAP)
 # make lint            checkpatch, sparse, uapi, -Werror, cppcheck, docutils,
-#                      kernel-doc, mandoc, versions (KTAP)
+#                      kernel-doc, mandoc, versions, shellcheck (KTAP)
 # make packaging-check lint, dkms-test, deb and deb-test, all of them even
 #                      when one fails; fails if any did (for .ci/run)
 # make module-clean    the kernel's clean of the module only (DKMS CLEAN)

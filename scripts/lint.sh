@@ -26,7 +26,8 @@
 #   mandoc      mandoc -T lint -W warning on man/* and userspace/*.1
 #   manpage     man/stablepipe.4 describes every stablepipe_stats field,
 #               every ioctl with its number, every module parameter
-#   shell       shellcheck on scripts/*.sh
+#   shell       shellcheck -x on every shell script: *.sh, and files whose
+#               #! line runs sh or bash (.ci/run)
 #
 # Missing tools are installed with apt-get (as root).  checkpatch.pl,
 # spelling.txt and const_structs.checkpatch come from Debian's
@@ -333,11 +334,33 @@ gate_manpage() {
 }
 
 # ---- shellcheck ---------------------------------------------------------------
+# shell_files: every shell script of the tree, one a line: *.sh, and files
+# whose #! line runs sh or bash (.ci/run)
+shell_files() {
+	local f
+	{
+		git ls-files -c -o --exclude-standard 2>/dev/null ||
+			find . -path ./build -prune -o -type f -print | sed 's|^\./||'
+	} | while IFS= read -r f; do
+		[ -f "$f" ] || continue
+		case $f in
+		*.sh) echo "$f" ;;
+		*) head -n1 "$f" 2>/dev/null |
+			grep -Eq '^#!.*[/ ](ba|da)?sh( |$)' && echo "$f" ;;
+		esac
+	done | LC_ALL=C sort
+}
+
 gate_shell() {
-	local out=$WORK/shellcheck.out
+	local out=$WORK/shellcheck.out files=()
 	gate_start
-	shellcheck -x -f gcc scripts/*.sh >"$out" 2>&1
-	result "shellcheck scripts/*.sh" "$out"
+	mapfile -t files < <(shell_files)
+	if [ ${#files[@]} -eq 0 ]; then
+		echo "no shell script found" >"$out"
+	else
+		shellcheck -x -f gcc "${files[@]}" >"$out" 2>&1
+	fi
+	result "shellcheck on every shell script (${#files[@]})" "$out"
 	gate_end shell
 }
 

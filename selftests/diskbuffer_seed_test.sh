@@ -140,6 +140,7 @@ run() {
 		cmd="sh -c 'echo \$\$ >$CG/cgroup.procs && exec \"\$@\"' sh $cmd"
 	fi
 	# the consumer compares as it goes (-C) and hashes what it passes on
+	# shellcheck disable=SC2002 # cat FILE |: stdin must be a pipe
 	cat "$W/in" |
 		{ eval "timeout -s KILL $TO $cmd" 2>"$W/tool.err"; echo $? >"$W/rc"; } |
 		timeout -s KILL $TO "$SLOW" -w "$W/go" -r "$RATE" -b "$BLOCK" -C "$W/in" 2>"$W/slow.err" |

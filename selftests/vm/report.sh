@@ -84,6 +84,7 @@ report() {
 	echo "==== stablepipe VM test summary (kernel $KVER) ===="
 	if [ -n "$lines" ]; then
 		echo "---- kernel reports (console: $console) ----"
+		# shellcheck disable=SC2001 # per line: ${//} has no ^ for each line
 		sed 's/^[0-9]*://' <<<"$lines"
 	fi
 	fail=$((fail + reports))

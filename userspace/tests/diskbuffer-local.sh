@@ -16,6 +16,8 @@
 #
 # Output: KTAP-ish "ok N name" / "not ok N name", then "N passed, N failed".
 # Exit status: 0 when nothing failed.
+#
+# shellcheck disable=SC2002 # cat FILE |: those tests need stdin to be a pipe
 
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -43,7 +45,7 @@ check()  { if [ "$2" = 0 ]; then ok "$1"; else notok "$1" "${3:-}"; diag "$T/err
 [ -x "$DB" ] || { echo "Bail out! no executable $DB"; exit 1; }
 
 # TO: kill anything that hangs
-TO="timeout -k 5 60"
+TO=(timeout -k 5 60)
 
 head -c "$((SIZE_MIB << 20))" /dev/urandom > "$T/in" || { echo "Bail out! no data"; exit 1; }
 head -c 1000000 /dev/urandom > "$T/small"
@@ -53,7 +55,7 @@ mkdir "$T/tmp"
 rt_pipe_pipe() {
 	local name=$1; shift
 	rm -f "$T/out"
-	cat "$T/in" | $TO "$@" 2>"$T/err" | cat > "$T/out"
+	cat "$T/in" | "${TO[@]}" "$@" 2>"$T/err" | cat > "$T/out"
 	local st=("${PIPESTATUS[@]}")
 	[ "${st[1]}" = 0 ] && cmp -s "$T/in" "$T/out"
 	check "$name" $? "rc=${st[1]}, output $(stat -c %s "$T/out") bytes"
@@ -61,7 +63,7 @@ rt_pipe_pipe() {
 rt_file_file() {
 	local name=$1; shift
 	rm -f "$T/out"
-	$TO "$@" < "$T/in" > "$T/out" 2>"$T/err"
+	"${TO[@]}" "$@" < "$T/in" > "$T/out" 2>"$T/err"
 	local rc=$?
 	[ $rc = 0 ] && cmp -s "$T/in" "$T/out"
 	check "$name" $? "rc=$rc"
@@ -69,7 +71,7 @@ rt_file_file() {
 rt_pipe_file() {
 	local name=$1; shift
 	rm -f "$T/out"
-	cat "$T/in" | $TO "$@" > "$T/out" 2>"$T/err"
+	cat "$T/in" | "${TO[@]}" "$@" > "$T/out" 2>"$T/err"
 	local st=("${PIPESTATUS[@]}")
 	[ "${st[1]}" = 0 ] && cmp -s "$T/in" "$T/out"
 	check "$name" $? "rc=${st[1]}"
@@ -77,16 +79,16 @@ rt_pipe_file() {
 rt_file_pipe() {
 	local name=$1; shift
 	rm -f "$T/out"
-	$TO "$@" < "$T/in" 2>"$T/err" | cat > "$T/out"
+	"${TO[@]}" "$@" < "$T/in" 2>"$T/err" | cat > "$T/out"
 	local st=("${PIPESTATUS[@]}")
 	[ "${st[0]}" = 0 ] && cmp -s "$T/in" "$T/out"
 	check "$name" $? "rc=${st[0]}"
 }
 zero_len() {
 	local name=$1; shift
-	: | $TO "$@" 2>"$T/err" | cat > "$T/out"
+	: | "${TO[@]}" "$@" 2>"$T/err" | cat > "$T/out"
 	local st=("${PIPESTATUS[@]}")
-	$TO "$@" < /dev/null > "$T/out2" 2>>"$T/err"
+	"${TO[@]}" "$@" < /dev/null > "$T/out2" 2>>"$T/err"
 	local rc2=$?
 	[ "${st[1]}" = 0 ] && [ ! -s "$T/out" ] && [ $rc2 = 0 ] && [ ! -s "$T/out2" ]
 	check "$name" $? "rc=${st[1]},$rc2"
@@ -95,31 +97,31 @@ zero_len() {
 early_exit() {
 	local name=$1; shift
 	local st1 st2 st3
-	cat "$T/in" | $TO "$@" 2>"$T/err" | head -c 1000 > /dev/null
+	cat "$T/in" | "${TO[@]}" "$@" 2>"$T/err" | head -c 1000 > /dev/null
 	st1=${PIPESTATUS[1]}
-	yes | $TO "$@" 2>>"$T/err" | head -c 1000 > /dev/null
+	yes | "${TO[@]}" "$@" 2>>"$T/err" | head -c 1000 > /dev/null
 	st2=${PIPESTATUS[1]}
 	# --defer never writes: it must notice the reader is gone (POLLERR)
-	yes | $TO "$@" --defer 2>>"$T/err" | true
+	yes | "${TO[@]}" "$@" --defer 2>>"$T/err" | true
 	st3=${PIPESTATUS[1]}
 	[ "$st1" != 0 ] && [ "$st1" != 124 ] && [ "$st1" != 137 ] &&
 	[ "$st2" = 74 ] && [ "$st3" = 74 ]
 	check "$name" $? "rc=$st1,$st2,$st3 (74 expected; 124/137: hung)"
 }
 
-ND="$DB --no-device"
+ND=("$DB" --no-device)
 
 # ---- round trips ----
-rt_pipe_pipe "round trip ${SIZE_MIB} MiB: stdin pipe, stdout pipe" $ND "$T/tmp"
-rt_file_file "round trip: stdin file, stdout file" $ND "$T/tmp"
-rt_pipe_file "round trip: stdin pipe, stdout file" $ND "$T/tmp"
-rt_file_pipe "round trip: stdin file, stdout pipe" $ND "$T/tmp"
-zero_len "zero-length input (pipe and /dev/null)" $ND "$T/tmp"
+rt_pipe_pipe "round trip ${SIZE_MIB} MiB: stdin pipe, stdout pipe" "${ND[@]}" "$T/tmp"
+rt_file_file "round trip: stdin file, stdout file" "${ND[@]}" "$T/tmp"
+rt_pipe_file "round trip: stdin pipe, stdout file" "${ND[@]}" "$T/tmp"
+rt_file_pipe "round trip: stdin file, stdout pipe" "${ND[@]}" "$T/tmp"
+zero_len "zero-length input (pipe and /dev/null)" "${ND[@]}" "$T/tmp"
 
 # stdout a terminal (script(1) gives a pty); no newlines, so no CRLF
 if command -v script > /dev/null; then
 	head -c 200000 /dev/zero | tr '\0' a > "$T/as"
-	$TO script -qec "$ND $T/tmp < $T/as" /dev/null > "$T/tty.out" 2>"$T/err"
+	"${TO[@]}" script -qec "${ND[*]} $T/tmp < $T/as" /dev/null > "$T/tty.out" 2>"$T/err"
 	rc=$?
 	[ $rc = 0 ] && [ "$(tr -cd a < "$T/tty.out" | wc -c)" = 200000 ]
 	check "stdout a terminal" $? "rc=$rc, $(tr -cd a < "$T/tty.out" | wc -c) bytes"
@@ -129,33 +131,33 @@ fi
 
 # ---- --defer: nothing comes out before end of input ----
 rm -f "$T/fin" "$T/out" "$T/stop"; mkfifo "$T/fin"
-$TO $ND --defer "$T/tmp" < "$T/fin" > "$T/out" 2>"$T/err" & pid=$!; BG+=($pid)
+"${TO[@]}" "${ND[@]}" --defer "$T/tmp" < "$T/fin" > "$T/out" 2>"$T/err" & pid=$!; BG+=("$pid")
 ( cat "$T/small"; while [ ! -e "$T/stop" ]; do sleep 0.05; done ) > "$T/fin" &
 sleep 1
 early=$(stat -c %s "$T/out")
 touch "$T/stop"; wait $pid; rc=$?
 [ "$early" = 0 ] && [ $rc = 0 ] && cmp -s "$T/small" "$T/out"
 check "--defer holds output until EOF" $? "early=$early rc=$rc"
-rt_pipe_pipe "--defer round trip" $ND --defer "$T/tmp"
+rt_pipe_pipe "--defer round trip" "${ND[@]}" --defer "$T/tmp"
 
 # ---- --keep ----
 rm -f "$T/kept"
-cat "$T/in" | $TO $ND --keep "$T/kept" 2>"$T/err" | cat > "$T/out"
+cat "$T/in" | "${TO[@]}" "${ND[@]}" --keep "$T/kept" 2>"$T/err" | cat > "$T/out"
 st=("${PIPESTATUS[@]}")
 [ "${st[1]}" = 0 ] && cmp -s "$T/in" "$T/out" && cmp -s "$T/in" "$T/kept"
 check "--keep FILE: output and FILE equal the input" $? "rc=${st[1]}"
 echo precious > "$T/kept2"
-$TO $ND --keep "$T/kept2" < "$T/small" > "$T/out" 2>"$T/err"
+"${TO[@]}" "${ND[@]}" --keep "$T/kept2" < "$T/small" > "$T/out" 2>"$T/err"
 rc=$?
 [ $rc = 73 ] && [ "$(cat "$T/kept2")" = precious ] && [ ! -s "$T/out" ]
 check "--keep refuses an existing FILE (73), leaves it alone" $? "rc=$rc"
 
 # ---- --stats ----
-cat "$T/in" | $TO $ND --stats "$T/tmp" 2>"$T/err" > /dev/null
+cat "$T/in" | "${TO[@]}" "${ND[@]}" --stats "$T/tmp" 2>"$T/err" > /dev/null
 rc=${PIPESTATUS[1]}
 sz=$((SIZE_MIB << 20))
 grep -Eq "^diskbuffer: in=$sz out=$sz peak_buffered=[0-9]+ punched=[0-9]+ time=[0-9]+\.[0-9]{3}$" "$T/err" &&
-grep -Eq '^diskbuffer: device=none$' "$T/err" && [ $rc = 0 ] &&
+grep -Eq '^diskbuffer: device=none$' "$T/err" && [ "$rc" = 0 ] &&
 [ "$(wc -l < "$T/err")" = 2 ]
 check "--stats summary format" $? "rc=$rc"
 
@@ -163,24 +165,25 @@ check "--stats summary format" $? "rc=$rc"
 bad=""
 for args in "--bogus" "$T/tmp $T/tmp" "--keep" "--keep $T/k1 $T/tmp" \
 	    "--keep $T/k1 --keep $T/k2" "-x"; do
-	$TO $DB $args < /dev/null > /dev/null 2>"$T/err"
+	# shellcheck disable=SC2086 # $args: split into arguments
+	"${TO[@]}" "$DB" $args < /dev/null > /dev/null 2>"$T/err"
 	rc=$?
 	[ $rc = 64 ] || bad="$bad [$args]=$rc"
 done
 [ -e "$T/k1" ] && bad="$bad k1-created"
 [ -z "$bad" ]
 check "usage errors exit 64" $? "$bad"
-$TO $DB --help > "$T/out" 2>"$T/err" && grep -q -- --keep "$T/out" &&
-	$TO $DB --version | grep -Eq '^diskbuffer [0-9]'
+"${TO[@]}" "$DB" --help > "$T/out" 2>"$T/err" && grep -q -- --keep "$T/out" &&
+	"${TO[@]}" "$DB" --version | grep -Eq '^diskbuffer [0-9]'
 check "--help and --version exit 0" $?
-$TO $ND "$T/nonexistent" < /dev/null > /dev/null 2>"$T/err"; rc1=$?
-TMPDIR="$T/nonexistent" $TO $ND < /dev/null > /dev/null 2>>"$T/err"; rc2=$?
+"${TO[@]}" "${ND[@]}" "$T/nonexistent" < /dev/null > /dev/null 2>"$T/err"; rc1=$?
+TMPDIR="$T/nonexistent" "${TO[@]}" "${ND[@]}" < /dev/null > /dev/null 2>>"$T/err"; rc2=$?
 [ $rc1 = 73 ] && [ $rc2 = 73 ]
 check "missing TMPDIR (argument and \$TMPDIR) exits 73" $? "rc=$rc1,$rc2"
 
 # ---- producer and consumer failures ----
-early_exit "consumer exits early: non-zero, no hang" $ND "$T/tmp"
-$TO $ND "$T/tmp" < / > "$T/out" 2>"$T/err"
+early_exit "consumer exits early: non-zero, no hang" "${ND[@]}" "$T/tmp"
+"${TO[@]}" "${ND[@]}" "$T/tmp" < / > "$T/out" 2>"$T/err"
 rc=$?
 [ $rc = 74 ] && [ ! -s "$T/out" ]
 check "read error on stdin (a directory) exits 74" $? "rc=$rc"
@@ -189,17 +192,17 @@ check "read error on stdin (a directory) exits 74" $? "rc=$rc"
 # Runs with TMPDIR in the environment, which also checks that it is used.
 rm -f "$T/fin" "$T/fout" "$T/go" "$T/stop" "$T/out"; mkfifo "$T/fin" "$T/fout"
 mkdir -p "$T/envtmp"
-TMPDIR="$T/envtmp" $TO $ND < "$T/fin" > "$T/fout" 2>"$T/err" & pid=$!; BG+=($pid)
+TMPDIR="$T/envtmp" "${TO[@]}" "${ND[@]}" < "$T/fin" > "$T/fout" 2>"$T/err" & pid=$!; BG+=("$pid")
 ( cat "$T/in"; while [ ! -e "$T/stop" ]; do sleep 0.05; done ) > "$T/fin" &
 ( while [ ! -e "$T/go" ]; do sleep 0.05; done; exec cat > "$T/out" ) < "$T/fout" &
 # the timeout(1) wrapper is $pid; diskbuffer is its child
 dbpid=""
-for i in $(seq 100); do
-	dbpid=$(pgrep -P $pid -x diskbuffer) && break; sleep 0.05
+for _ in $(seq 100); do
+	dbpid=$(pgrep -P "$pid" -x diskbuffer) && break; sleep 0.05
 done
 tmpfd=""
-for i in $(seq 100); do
-	for f in /proc/$dbpid/fd/*; do
+for _ in $(seq 100); do
+	for f in "/proc/$dbpid/fd/"*; do
 		case "$(readlink "$f" 2>/dev/null)" in
 		"$T/envtmp/"*"(deleted)") tmpfd=$f ;;
 		esac
@@ -207,12 +210,12 @@ for i in $(seq 100); do
 	[ -n "$tmpfd" ] && break; sleep 0.05
 done
 held=0
-for i in $(seq 200); do	# wait until most of the input is on disk
+for _ in $(seq 200); do	# wait until most of the input is on disk
 	held=$(( $(stat -L -c %b "$tmpfd" 2>/dev/null || echo 0) * 512 ))
 	[ $held -ge $(( (SIZE_MIB << 20) * 3 / 4 )) ] && break; sleep 0.05
 done
 touch "$T/go"
-for i in $(seq 400); do
+for _ in $(seq 400); do
 	[ "$(stat -c %s "$T/out" 2>/dev/null)" = $((SIZE_MIB << 20)) ] && break
 	sleep 0.05
 done
@@ -224,19 +227,19 @@ check "temp space in \$TMPDIR held, then released (punched)" $? \
 	"fd=${tmpfd:-none} held=$held left=$left rc=$rc"
 
 # ---- --progress and SIGUSR1 ----
-( for i in 1 2 3; do head -c 100000 "$T/in"; sleep 0.8; done ) |
-	$TO $ND --progress "$T/tmp" 2>"$T/err" > /dev/null
+( for _ in 1 2 3; do head -c 100000 "$T/in"; sleep 0.8; done ) |
+	"${TO[@]}" "${ND[@]}" --progress "$T/tmp" 2>"$T/err" > /dev/null
 rc=${PIPESTATUS[1]}
 lines=$(grep -Ec '^diskbuffer: [0-9]+:[0-9]{2}:[0-9]{2} in .* out .* buffered ' "$T/err")
-[ $rc = 0 ] && [ "$lines" -ge 2 ]
+[ "$rc" = 0 ] && [ "$lines" -ge 2 ]
 check "--progress prints status lines" $? "rc=$rc lines=$lines"
 
 rm -f "$T/fin" "$T/stop"; mkfifo "$T/fin"
-$TO $ND "$T/tmp" < "$T/fin" > /dev/null 2>"$T/err" & pid=$!; BG+=($pid)
+"${TO[@]}" "${ND[@]}" "$T/tmp" < "$T/fin" > /dev/null 2>"$T/err" & pid=$!; BG+=("$pid")
 ( head -c 12345 "$T/in"; while [ ! -e "$T/stop" ]; do sleep 0.05; done ) > "$T/fin" &
 dbpid=""
-for i in $(seq 100); do
-	dbpid=$(pgrep -P $pid -x diskbuffer) && break; sleep 0.05
+for _ in $(seq 100); do
+	dbpid=$(pgrep -P "$pid" -x diskbuffer) && break; sleep 0.05
 done
 sleep 0.3
 [ -n "$dbpid" ] && kill -USR1 "$dbpid"
@@ -279,13 +282,13 @@ ssize_t splice(int in, loff_t *oi, int out, loff_t *oo, size_t len, unsigned fl)
 }
 EOF
 if $CC -shared -fPIC -o "$T/inject.so" "$T/inject.c" -ldl 2>"$T/err"; then
-	cat "$T/in" | INJECT=nopunch LD_PRELOAD="$T/inject.so" $TO $ND "$T/tmp" 2>"$T/err" | cat > "$T/out"
+	cat "$T/in" | INJECT=nopunch LD_PRELOAD="$T/inject.so" "${TO[@]}" "${ND[@]}" "$T/tmp" 2>"$T/err" | cat > "$T/out"
 	st=("${PIPESTATUS[@]}")
 	[ "${st[1]}" = 0 ] && cmp -s "$T/in" "$T/out" &&
 	[ "$(grep -c 'cannot punch holes' "$T/err")" = 1 ]
 	check "no punch-hole support: one warning, carries on" $? "rc=${st[1]}"
 
-	cat "$T/small" | INJECT=nospace LD_PRELOAD="$T/inject.so" $TO $ND "$T/tmp" 2>"$T/err" | cat > "$T/out"
+	cat "$T/small" | INJECT=nospace LD_PRELOAD="$T/inject.so" "${TO[@]}" "${ND[@]}" "$T/tmp" 2>"$T/err" | cat > "$T/out"
 	st=("${PIPESTATUS[@]}")
 	[ "${st[1]}" = 0 ] && cmp -s "$T/small" "$T/out" &&
 	[ "$(grep -c 'No space left on device; waiting' "$T/err")" = 1 ]
@@ -299,11 +302,11 @@ fi
 if $CC -std=c11 -O2 -Wall -Wextra -Werror -I"$here/../../uapi" -o "$T/diskbuffer" \
 	"$here/fake-device.c" 2>"$T/err"; then
 	FD="$T/diskbuffer"	# named diskbuffer, for the messages
-	rt_pipe_pipe "fake device: stdin pipe, stdout pipe (sendfile, splice)" $FD "$T/tmp"
-	rt_file_file "fake device: stdin file, stdout file (sendfile, read)" $FD "$T/tmp"
-	rt_pipe_pipe "fake device: --defer" $FD --defer "$T/tmp"
-	zero_len "fake device: zero-length input" $FD "$T/tmp"
-	early_exit "fake device: consumer exits early" $FD "$T/tmp"
+	rt_pipe_pipe "fake device: stdin pipe, stdout pipe (sendfile, splice)" "$FD" "$T/tmp"
+	rt_file_file "fake device: stdin file, stdout file (sendfile, read)" "$FD" "$T/tmp"
+	rt_pipe_pipe "fake device: --defer" "$FD" --defer "$T/tmp"
+	zero_len "fake device: zero-length input" "$FD" "$T/tmp"
+	early_exit "fake device: consumer exits early" "$FD" "$T/tmp"
 else
 	diag "$T/err"
 	notok "fake device build"
@@ -311,7 +314,7 @@ fi
 
 # ---- without the module, diskbuffer falls back by itself ----
 if [ ! -e /dev/stablepipe ]; then
-	rt_pipe_pipe "auto fallback without /dev/stablepipe" $DB "$T/tmp"
+	rt_pipe_pipe "auto fallback without /dev/stablepipe" "$DB" "$T/tmp"
 	[ "$(grep -c 'not available' "$T/err")" = 1 ]
 	check "auto fallback: exactly one warning" $?
 else
@@ -322,7 +325,7 @@ fi
 if [ -n "${DISKBUFFER_BIG_MIB:-}" ]; then
 	head -c "$((DISKBUFFER_BIG_MIB << 20))" /dev/urandom |
 		tee >(sha256sum > "$T/sum.in") |
-		timeout 3600 $ND "$T/tmp" 2>"$T/err" | sha256sum > "$T/sum.out"
+		timeout 3600 "${ND[@]}" "$T/tmp" 2>"$T/err" | sha256sum > "$T/sum.out"
 	st=("${PIPESTATUS[@]}")
 	sleep 1
 	[ "${st[2]}" = 0 ] && cmp -s "$T/sum.in" "$T/sum.out"
