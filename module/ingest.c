@@ -436,9 +436,9 @@ static ssize_t sp_steal_run(struct sp_instance *sp,
  *
  * Context: Process context; may sleep.  Called with @pipe locked and
  * @sp->lock held.
- * Return: the bytes taken (0 for an empty buffer, and 0 when a refused
- * steal found no memory to copy), or a negative error: the buffer's
- * confirm error, or -ENOMEM.
+ * Return: the bytes taken (0 only for an empty buffer, which is dropped),
+ * or a negative error: the buffer's confirm error, or -ENOMEM when no
+ * byte could be taken for want of memory.
  */
 static ssize_t sp_take(struct sp_instance *sp, struct pipe_inode_info *pipe,
 		       size_t limit)
@@ -447,7 +447,7 @@ static ssize_t sp_take(struct sp_instance *sp, struct pipe_inode_info *pipe,
 	size_t want = min(buf->len, limit), got;
 	unsigned int i, run = 1;
 	enum sp_stat why;
-	int ret;
+	ssize_t ret;
 
 	if (!want) {
 		if (!buf->len)
@@ -469,8 +469,15 @@ static ssize_t sp_take(struct sp_instance *sp, struct pipe_inode_info *pipe,
 		if (ret)
 			return ret;
 	}
-	if (why == SP_PAGES_STOLEN)
-		return sp_steal_run(sp, pipe, run);
+	if (why == SP_PAGES_STOLEN) {
+		/*
+		 * 0: the owner refused and no page could be allocated for
+		 * the copy.  The buffer is still at the tail; returning 0
+		 * would make sp_ingest_pipe() try it again, and again.
+		 */
+		ret = sp_steal_run(sp, pipe, run);
+		return ret ? ret : -ENOMEM;
+	}
 	got = sp_copy_run(sp, pipe, 1, why);
 	return got ? got : -ENOMEM;
 }
