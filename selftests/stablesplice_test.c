@@ -20,6 +20,11 @@
  *   fork             splices, a fork between calls, an exec
  *   reuse            the program closes or replaces the library's fd
  *   fdscan           print the number of /dev/stablepipe fds
+ *   closerange       the program closes every fd above its own
+ *   lowfd            stdin, stdout, stderr closed, RLIMIT_NOFILE 8
+ *   reenter          a SIGUSR1 handler splices the same file into the
+ *                    same pipe while the program does
+ *   sigpipe          the reader goes away in the middle of a call
  *   tool DIR         the seed's tool (the original diskbuffer's data path):
  *                    stdin -> unlinked temporary file in DIR -> stdout by
  *                    splice, punching holes behind what was sent
@@ -41,7 +46,9 @@
 #include <dirent.h>
 #include <libgen.h>
 #include <pthread.h>
+#include <spawn.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/sendfile.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -450,6 +457,8 @@ static ssize_t pipe_contents(struct pipe_setup *ps, unsigned char *buf,
 
 enum special {
 	S_NONE, S_OFF_OUT, S_EFAULT, S_WRONLY, S_ZERO_LEN,
+	S_RO_OFF,	/* *off in a read-only page: data moves, then EFAULT */
+	S_WRONLY_EFAULT,	/* both: which error comes first */
 };
 
 struct call {
@@ -469,6 +478,8 @@ static const char *len_name(size_t len, char *buf, size_t n)
 		return "SIZE_MAX";
 	if (len == (size_t)SSIZE_MAX)
 		return "SSIZE_MAX";
+	if (len == INT_MAX)
+		return "INT_MAX";
 	snprintf(buf, n, "%zu", len);
 	return buf;
 }
@@ -485,12 +496,23 @@ static void run_call(const struct call *c)
 	loff_t off = c->pos;
 	ssize_t r, got;
 	int inpipe = -1;
+	loff_t *ro_off = NULL;
 
+	if (c->sp == S_RO_OFF) {
+		ro_off = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+			      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (ro_off == MAP_FAILED) {
+			printf("mmap: %s\n", strerror(errno));
+			return;
+		}
+		*ro_off = c->pos;
+		mprotect(ro_off, 4096, PROT_READ);
+	}
 	if (pipe_state(c->st, &ps) < 0) {
 		printf("pipe: %s\n", strerror(errno));
 		return;
 	}
-	if (c->sp == S_WRONLY) {
+	if (c->sp == S_WRONLY || c->sp == S_WRONLY_EFAULT) {
 		char path[64];
 
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", c->k->fd);
@@ -500,20 +522,28 @@ static void run_call(const struct call *c)
 	if (c->k->size && fpos_before >= 0)
 		lseek(in, fpos_before, SEEK_SET);
 	sigs = sp_sigpipes;
-	errno = 0;
+	/* errno is not touched by a call that succeeds: a sentinel */
+	errno = EXDEV;
 	if (c->sendfile) {
-		r = sendfile(ps.out, in, c->sp == S_EFAULT ? (off_t *)8 :
+		r = sendfile(ps.out, in, c->sp == S_EFAULT ||
+			     c->sp == S_WRONLY_EFAULT ? (off_t *)8 :
+			     ro_off ? (off_t *)ro_off :
 			     c->ptr ? (off_t *)&off : NULL,
 			     c->sp == S_ZERO_LEN ? 0 : c->len);
 	} else {
 		loff_t oo = 0;
 
-		r = splice(in, c->sp == S_EFAULT ? (loff_t *)8 :
-			   c->ptr ? &off : NULL, ps.out,
+		r = splice(in, c->sp == S_EFAULT ||
+			   c->sp == S_WRONLY_EFAULT ? (loff_t *)8 :
+			   ro_off ? ro_off : c->ptr ? &off : NULL, ps.out,
 			   c->sp == S_OFF_OUT ? &oo : NULL,
 			   c->sp == S_ZERO_LEN ? 0 : c->len, c->flags);
 	}
-	e = r < 0 ? errno : 0;
+	e = errno;
+	if (ro_off) {
+		off = *ro_off;
+		munmap(ro_off, 4096);
+	}
 	fpos = c->k->size ? lseek(in, 0, SEEK_CUR) : -1;
 	if (ps.p[0] >= 0 && ioctl(ps.p[0], FIONREAD, &inpipe) < 0)
 		inpipe = -1;
@@ -521,7 +551,7 @@ static void run_call(const struct call *c)
 
 	/* expected: the prefix, then the file's bytes at pos */
 	snprintf(data, sizeof(data), "-");
-	if (ps.reader) {
+	if (ps.reader && c->sp != S_RO_OFF) {
 		size_t want = ps.prefix + (r > 0 ? r : 0);
 
 		if (r > 0 && c->k->size &&
@@ -543,7 +573,9 @@ static void run_call(const struct call *c)
 	       c->ptr ? "ptr" : "cur", c->pos, len_name(c->len, lb, sizeof(lb)),
 	       c->flags, pstate_names[c->st],
 	       c->sp == S_OFF_OUT ? " off_out" : c->sp == S_EFAULT ? " efault" :
-	       c->sp == S_WRONLY ? " wronly-in" : c->sp == S_ZERO_LEN ? " zero-len" : "",
+	       c->sp == S_WRONLY ? " wronly-in" : c->sp == S_ZERO_LEN ? " zero-len" :
+	       c->sp == S_RO_OFF ? " ro-off" :
+	       c->sp == S_WRONLY_EFAULT ? " wronly-in efault" : "",
 	       r, e, fpos, c->ptr ? (long long)off : -1LL, inpipe, data,
 	       (int)(sp_sigpipes - sigs));
 	pipe_close(&ps);
@@ -831,10 +863,28 @@ static int make_memfd(size_t size, unsigned int seed)
 	return fd;
 }
 
+#define BIG_OFF		((5ULL << 30) + 1000)
+
+/* @size bytes of pattern at @at, a hole before. */
+static int make_sparse_memfd(uint64_t at, size_t size, unsigned int seed)
+{
+	unsigned char *buf = sp_pat_buf(size, 0, seed);
+	int fd = memfd_create("stablesplice-sparse", MFD_CLOEXEC);
+
+	if (fd >= 0 && pwrite(fd, buf, size, at) != (ssize_t)size) {
+		close(fd);
+		fd = -1;
+	}
+	free(buf);
+	return fd;
+}
+
 static int mode_semantics(void)
 {
 	static const size_t lens_a[] = { 1, 100, 4096, 5000, 65536, 200000,
-					 SIZE_MAX, SSIZE_MAX };
+					 SIZE_MAX, SSIZE_MAX, INT_MAX,
+					 0x7ffff000, 0x80000000UL,
+					 (1UL << 32) + 5 };
 	static const size_t lens_b[] = { 100, 5000, 65536, SIZE_MAX };
 	static const unsigned int flags_b[] = {
 		0, SPLICE_F_NONBLOCK, SPLICE_F_MORE,
@@ -857,6 +907,11 @@ static int mode_semantics(void)
 			    FSIZE, true };
 	k = &kinds[nkinds++];
 	*k = (struct kind){ "memfd", make_memfd(FSIZE, SEED + 1), FSIZE, true };
+	/* data past 4 GiB: 64-bit offsets (a sparse memfd, zeros before) */
+	k = &kinds[nkinds++];
+	*k = (struct kind){ "sparse5g", make_sparse_memfd(BIG_OFF, FSIZE,
+							  SEED + 3),
+			    BIG_OFF + FSIZE, true };
 	fd = open_bdev(&bsize);
 	if (fd >= 0) {
 		k = &kinds[nkinds++];
@@ -919,13 +974,16 @@ static int mode_semantics(void)
 			for (f = 0; f < 2; f++) {
 				enum pstate st = s ? P_NBFULL : P_EMPTY;
 				unsigned int fl = f ? SPLICE_F_NONBLOCK : 0;
-				enum special sps[] = { S_OFF_OUT, S_EFAULT, S_WRONLY, S_ZERO_LEN };
+				enum special sps[] = { S_OFF_OUT, S_EFAULT, S_WRONLY, S_ZERO_LEN,
+						       S_RO_OFF, S_WRONLY_EFAULT };
 
 				for (j = 0; j < (int)ARRAY_SIZE(sps); j++) {
 					if (sf && sps[j] == S_OFF_OUT)
 						continue;
-					c = (struct call){ sf, &kinds[0], sps[j] == S_EFAULT, 100,
-							   5000, fl, st, sps[j] };
+					c = (struct call){ sf, &kinds[0],
+							   sps[j] == S_EFAULT || sps[j] == S_RO_OFF ||
+							   sps[j] == S_WRONLY_EFAULT,
+							   100, 5000, fl, st, sps[j] };
 					run_call(&c);
 				}
 				/* negative offsets, bad flags */
@@ -1124,7 +1182,7 @@ static int mode_fork(void)
 {
 	const size_t size = 2 * SP_MIB;
 	int fd = sp_scratch_file(size, SEED, 0, SP_DIRTY);
-	int p[2], st, before, child_fds, bad;
+	int p[2], st, st2, before, child_fds, bad;
 	unsigned char *got = sp_malloc(size);
 	size_t have = 0, sent = 0;
 	char msg[160] = "";
@@ -1180,8 +1238,23 @@ static int mode_fork(void)
 	       before, sent, have == size && !sp_cmp_pat("parent", got, size, 0, SEED) ?
 	       "ok" : "BAD", count_instance_fds(NULL),
 	       WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+	/* posix_spawn (a vfork: no fork handlers run): nothing inherited */
+	{
+		const char *argv[] = { "stablesplice_test", "fdscan", NULL };
+		extern char **environ;
+		pid_t sp;
+
+		fflush(stdout);
+		if (posix_spawn(&sp, self_path, NULL, NULL, (char *const *)argv,
+				environ))
+			return 1;
+		st2 = wait_status(sp);
+		printf("posix_spawn: exit=%d\n",
+		       WIFEXITED(st2) ? WEXITSTATUS(st2) : 128 + WTERMSIG(st2));
+	}
 	return have == size && sent == size && before == 1 &&
-	       WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 1;
+	       WIFEXITED(st) && WEXITSTATUS(st) == 0 &&
+	       WIFEXITED(st2) && WEXITSTATUS(st2) == 0 ? 0 : 1;
 }
 
 static int mode_fdscan(void)
@@ -1238,6 +1311,247 @@ static int mode_reuse(void)
 	if (count_instance_fds(NULL) != 1)
 		bad++;
 	return bad ? 1 : 0;
+}
+
+/*
+ * The program closes every descriptor above its own (closefrom(3),
+ * close_range(2)): the library notices and opens another.
+ */
+static int mode_closerange(void)
+{
+	const size_t size = 256 * 1024;
+	int fd = sp_scratch_file(size, SEED, 0, SP_DIRTY);
+	char msg[160] = "";
+	int bad = 0, n, i;
+
+	if (fd < 0 || splice_all(fd, size, SEED, false, NULL, msg, sizeof(msg))) {
+		printf("first splice: %s\n", msg);
+		return 1;
+	}
+	for (i = 0; i < 2; i++) {
+		/* first everything above fd, then close-on-exec only */
+		if (syscall(SYS_close_range, fd + 1, ~0U, i ? 4U : 0U) < 0) {
+			printf("close_range: %s\n", strerror(errno));
+			return 1;
+		}
+		if (splice_all(fd, size, SEED, i, NULL, msg, sizeof(msg)))
+			bad++;
+		n = count_instance_fds(NULL);
+		printf("close_range %s: splice=%s instance-fds=%d\n",
+		       i ? "CLOEXEC" : "close", bad ? msg : "ok", n);
+		if (n != 1)
+			bad++;
+	}
+	return bad ? 1 : 0;
+}
+
+/*
+ * stdin, stdout and stderr closed, RLIMIT_NOFILE 8: the device opens at
+ * fd 0 and cannot move to the library's usual high numbers.  It must go
+ * above 2, and 0-2 stay closed.  Reports on @out (fd 6).
+ */
+static int mode_lowfd(void)
+{
+	const size_t size = 20000;
+	struct rlimit rl;
+	unsigned char *got = sp_malloc(size);
+	int fd, p[2], out, inst = -1, n = 0, i, bad = 0;
+	size_t have = 0;
+	ssize_t r, m;
+
+	syscall(SYS_close_range, 3, ~0U, 0);	/* known numbers from here */
+	fd = sp_scratch_file(size, SEED, 0, SP_DIRTY);	/* 3 */
+	if (fd != 3 || pipe2(p, O_CLOEXEC) < 0 || p[0] != 4)
+		return 2;
+	out = dup(1);					/* 6 */
+	if (out != 6)
+		return 2;
+	getrlimit(RLIMIT_NOFILE, &rl);
+	rl.rlim_cur = 8;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return 2;
+	close(0);
+	close(1);
+	close(2);
+	lseek(fd, 0, SEEK_SET);
+	sp_set_nonblock(p[0], true);
+	while (have < size) {
+		r = splice(fd, NULL, p[1], NULL, size - have, 0);
+		if (r <= 0)
+			break;
+		while ((m = read(p[0], got + have, size - have)) > 0)
+			have += m;
+	}
+	for (i = 0; i < 8; i++) {
+		if (fcntl(i, F_GETFD) < 0)
+			continue;
+		n++;
+		if (i > 6)
+			inst = i;
+	}
+	if (have != size || sp_cmp_pat("lowfd", got, size, 0, SEED))
+		bad++;
+	/* open: 3 4 5 6 and the instance; 0-2 still closed */
+	if (inst < 0 || n != 5 || !(fcntl(inst, F_GETFD) & FD_CLOEXEC))
+		bad++;
+	dprintf(out, "lowfd: data=%s open-fds=%d instance-fd=%d cloexec=%s 0-2-closed=%s\n",
+		have == size ? "ok" : "BAD", n, inst,
+		inst >= 0 && (fcntl(inst, F_GETFD) & FD_CLOEXEC) ? "yes" : "no",
+		fcntl(0, F_GETFD) < 0 && fcntl(1, F_GETFD) < 0 &&
+		fcntl(2, F_GETFD) < 0 ? "yes" : "NO");
+	return bad ? 1 : 0;
+}
+
+/* ---- signal handlers that splice ---- */
+
+static int re_fd = -1, re_pipe = -1;
+static volatile sig_atomic_t re_calls, re_moved;
+
+/* SIGUSR1: 100 bytes more from the same file into the same pipe */
+static void on_usr1_splice(int sig)
+{
+	int saved = errno;
+	ssize_t r;
+
+	(void)sig;
+	r = splice(re_fd, NULL, re_pipe, NULL, 100, SPLICE_F_NONBLOCK);
+	re_calls++;
+	if (r > 0)
+		re_moved += r;
+	errno = saved;
+}
+
+struct flooder {
+	pthread_t th;
+	pthread_t target;
+	volatile int stop;
+	long sent;
+};
+
+static void *flood_fn(void *arg)
+{
+	struct flooder *f = arg;
+	struct timespec ts = { 0, 20000 };
+	sigset_t all;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	while (!f->stop) {
+		pthread_kill(f->target, SIGUSR1);
+		f->sent++;
+		nanosleep(&ts, NULL);
+	}
+	return NULL;
+}
+
+/*
+ * A signal handler splices from the same file (its file position) into
+ * the same pipe, at any moment, while the program splices: what comes
+ * out of the pipe must be the file, in order, once.  The fake device
+ * build with STABLESPLICE_FAKE_SIGNAL=N also raises SIGUSR1 between its
+ * move into the instance and the move out, every Nth move.
+ */
+static int mode_reenter(void)
+{
+	const size_t size = 4 * SP_MIB;
+	int fd = sp_scratch_file(size, SEED, 0, SP_DIRTY);
+	unsigned char *got = sp_malloc(size + SP_MIB);
+	struct flooder f = { 0 };
+	struct sigaction sa;
+	size_t have = 0;
+	int p[2], calls = 0;
+	ssize_t r, n;
+
+	if (fd < 0 || pipe2(p, O_CLOEXEC) < 0)
+		return 1;
+	fcntl(p[1], F_SETPIPE_SZ, 1 << 20);
+	sp_set_nonblock(p[0], true);
+	re_fd = fd;
+	re_pipe = p[1];
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_usr1_splice;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGUSR1, &sa, NULL);
+	lseek(fd, 0, SEEK_SET);
+	f.target = pthread_self();
+	pthread_create(&f.th, NULL, flood_fn, &f);
+	for (;;) {
+		r = splice(fd, NULL, p[1], NULL, 5000, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		calls++;
+		while ((n = read(p[0], got + have, size + SP_MIB - have)) > 0)
+			have += n;
+	}
+	f.stop = 1;
+	pthread_join(f.th, NULL);
+	signal(SIGUSR1, SIG_IGN);
+	while ((n = read(p[0], got + have, size + SP_MIB - have)) > 0)
+		have += n;
+	printf("reenter: last ret=%zd calls=%d signals=%ld handler-calls=%d handler-bytes=%d read=%zu data=%s\n",
+	       r, calls, f.sent, (int)re_calls, (int)re_moved, have,
+	       have == size && !sp_cmp_pat("reenter", got, size, 0, SEED) ?
+	       "ok" : "BAD (lost, duplicated or reordered)");
+	return have == size && !sp_cmp_pat("reenter", got, size, 0, SEED) &&
+	       r == 0 ? 0 : 1;
+}
+
+static int sp_reader = -1;
+
+static void on_usr1_close(int sig)
+{
+	(void)sig;
+	close(sp_reader);
+	sp_reader = -1;
+}
+
+/*
+ * The reader goes away while a call is under way (the fake device build
+ * with STABLESPLICE_FAKE_SIGNAL=1: SIGUSR1, whose handler closes the only
+ * reader, comes between the move into the instance and the move out).
+ * SIGPIPE is the default: the process may die of it, but then the file
+ * position it shares with its parent must not have moved; or the call
+ * returns, and the position moved by what it returned.
+ */
+static int mode_sigpipe(void)
+{
+	const size_t size = 100000;
+	int fd = sp_scratch_file(size, SEED, 0, SP_DIRTY), st;
+	loff_t pos;
+	pid_t pid;
+
+	if (fd < 0)
+		return 1;
+	lseek(fd, 0, SEEK_SET);
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		struct sigaction sa;
+		int p[2];
+		ssize_t r;
+
+		signal(SIGPIPE, SIG_DFL);
+		if (pipe2(p, O_CLOEXEC) < 0)
+			_exit(100);
+		sp_reader = p[0];
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = on_usr1_close;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGUSR1, &sa, NULL);
+		r = splice(fd, NULL, p[1], NULL, 5000, 0);
+		_exit(r == 5000 ? 0 : r < 0 ? 110 + (errno & 63) : 101);
+	}
+	st = wait_status(pid);
+	pos = lseek(fd, 0, SEEK_CUR);
+	printf("sigpipe: child %s %d, shared file position %lld\n",
+	       WIFSIGNALED(st) ? "killed by signal" : "exit",
+	       WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st), (long long)pos);
+	if (WIFSIGNALED(st))
+		return WTERMSIG(st) == SIGPIPE && pos == 0 ? 0 : 1;
+	return WEXITSTATUS(st) == 0 && pos == 5000 ? 0 : 1;
 }
 
 /* ====================================================================
@@ -1512,6 +1826,67 @@ static int t_mode(const void *arg)
 	print_lines("", o, 20);
 	print_lines("stderr: ", e, 5);
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: status %#x", argv[1], st);
+	free(o);
+	free(e);
+	return KSFT_PASS;
+}
+
+/* "K passed through" from STABLESPLICE_STATS=1; -1 if absent. */
+static long passed_calls(const char *err)
+{
+	const char *p = strstr(err, " calls: ");
+	long n, k;
+
+	if (!p || sscanf(p, " calls: %ld through %*s %ld passed", &n, &k) != 2)
+		return -1;
+	return k;
+}
+
+/*
+ * A handler splices while the program does: the data is right, and the
+ * handler's calls are carried through the device too.
+ */
+static int t_reenter(const void *arg)
+{
+	const char *argv[] = { "stablesplice_test", "reenter", NULL };
+	const char *env[] = { lib_env(), "STABLESPLICE_STATS=1", "STABLESPLICE_DISABLE",
+			      fake ? "STABLESPLICE_FAKE_SIGNAL=3" : NULL, NULL };
+	char *o, *e;
+	long calls, passed;
+	int st;
+
+	(void)arg;
+	st = run_capture(argv, env, &o, &e);
+	print_lines("", o, 5);
+	print_lines("stderr: ", e, 5);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "reenter: status %#x", st);
+	calls = wrapped_calls(e);
+	passed = passed_calls(e);
+	CHECK(calls > 100, "the library carried %ld calls", calls);
+	CHECK(passed == 0, "%ld calls (from the handler) passed through", passed);
+	free(o);
+	free(e);
+	return KSFT_PASS;
+}
+
+/* The reader closes in the middle of a call (the fake build's hook). */
+static int t_sigpipe(const void *arg)
+{
+	const char *argv[] = { "stablesplice_test", "sigpipe", NULL };
+	const char *env[] = { lib_env(), "STABLESPLICE_DISABLE",
+			      "STABLESPLICE_FAKE_SIGNAL=1", NULL };
+	char *o, *e;
+	int st;
+
+	(void)arg;
+	if (!fake)
+		return ktap_skip("needs the fake device build's signal hook");
+	st = run_capture(argv, env, &o, &e);
+	print_lines("", o, 5);
+	print_lines("stderr: ", e, 5);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	      "the file position moved by bytes that never reached the pipe (status %#x)",
+	      st);
 	free(o);
 	free(e);
 	return KSFT_PASS;
@@ -1823,6 +2198,8 @@ static int t_punch(const void *arg)
 static const char *const argv_threads[] = { "stablesplice_test", "threads", "16", NULL };
 static const char *const argv_fork[] = { "stablesplice_test", "fork", NULL };
 static const char *const argv_reuse[] = { "stablesplice_test", "reuse", NULL };
+static const char *const argv_closerange[] = { "stablesplice_test", "closerange", NULL };
+static const char *const argv_lowfd[] = { "stablesplice_test", "lowfd", NULL };
 static const struct punch_arg pa_tool_ctl = { PP_TOOL, false, false };
 static const struct punch_arg pa_tool_lib = { PP_TOOL, true, false };
 static const struct punch_arg pa_cons_ctl = { PP_CONSUME, false, false };
@@ -1838,10 +2215,18 @@ static const struct ktap_case cases[] = {
 	  t_nodevice, NULL, 300 },
 	{ "16 threads splice concurrently, one instance each, closed at exit",
 	  t_mode, argv_threads, 120 },
-	{ "fork between calls, then exec: no instance shared or leaked",
+	{ "fork between calls, then exec, posix_spawn: no instance shared or leaked",
 	  t_mode, argv_fork, 60 },
 	{ "the program closes or replaces the library's fd", t_mode,
 	  argv_reuse, 60 },
+	{ "the program closes every fd above its own (close_range)", t_mode,
+	  argv_closerange, 60 },
+	{ "stdin, stdout, stderr closed and RLIMIT_NOFILE 8: never on 0-2",
+	  t_mode, argv_lowfd, 60 },
+	{ "a signal handler splices the same file meanwhile: in order, carried",
+	  t_reenter, NULL, 120 },
+	{ "the reader goes away mid-call: no offset moved for undelivered bytes",
+	  t_sigpipe, NULL, 60 },
 	{ "STABLESPLICE_STATS=1 prints the device's counters", t_stats, NULL, 60 },
 	{ "seed tool under memory pressure, control without the library",
 	  t_punch, &pa_tool_ctl, 300 },
@@ -1881,11 +2266,19 @@ int main(int argc, char *argv[])
 			return mode_fdscan();
 		if (!strcmp(argv[1], "reuse"))
 			return mode_reuse();
+		if (!strcmp(argv[1], "closerange"))
+			return mode_closerange();
+		if (!strcmp(argv[1], "lowfd"))
+			return mode_lowfd();
+		if (!strcmp(argv[1], "reenter"))
+			return mode_reenter();
+		if (!strcmp(argv[1], "sigpipe"))
+			return mode_sigpipe();
 		if (!strcmp(argv[1], "tool") && argc == 3)
 			return mode_tool(argv[2]);
 		if (!strcmp(argv[1], "consume") && argc == 4)
 			return mode_consume(argv[2], strtoull(argv[3], NULL, 0));
-		fprintf(stderr, "usage: %s [semantics | passthrough | threads N | fork | fdscan | reuse | tool DIR | consume FILE LEN]\n",
+		fprintf(stderr, "usage: %s [semantics | passthrough | threads N | fork | fdscan | reuse | closerange | lowfd | reenter | sigpipe | tool DIR | consume FILE LEN]\n",
 			argv[0]);
 		return 64;
 	}

@@ -25,9 +25,12 @@
  *     pipe) and waits for room in the pipe exactly as the real call does
  *     (a signal restarts it or ends it with EINTR, as for the real call);
  *     with SPLICE_F_NONBLOCK a poll(2) of the pipe takes its place;
- *  3. size the move to what the pipe can take: free pipe slots from
- *     F_GETPIPE_SZ and FIONREAD, less the offset of the file position in
- *     its page, as the kernel's own file->pipe splice does;
+ *  3. with every signal blocked and cancellation disabled from here to
+ *     the end (ss_block(): no handler sees a call half done), read the
+ *     file position and size the move to what the pipe can take: free
+ *     pipe slots from F_GETPIPE_SZ and FIONREAD, less the offset of the
+ *     file position in its page, as the kernel's own file->pipe splice
+ *     does;
  *  4. sendfile(instance, in, off, n) copies the data into the instance
  *     (instance policy "copy", see below), splice(instance -> out,
  *     SPLICE_F_NONBLOCK) hands it to the pipe;
@@ -35,7 +38,10 @@
  *     or another writer filled it), the file position (or *off) is set
  *     back to just after what reached the pipe and the rest is read out of
  *     the instance and thrown away: nothing stays in the instance and the
- *     call reports exactly what the pipe got.
+ *     call reports exactly what the pipe got;
+ *  6. *off is written back as the kernel does (EFAULT when it cannot be),
+ *     and the signal mask restored: what arrived meanwhile is delivered
+ *     now, as at the return of the real call.
  *
  * Byte counts: the kernel puts one pipe buffer per file page (6.5 and
  * later; per folio before) into the pipe.  The instance, in policy copy,
@@ -123,6 +129,27 @@ static int ss_dev_ioctl(int fd, unsigned long cmd, void *arg)
 	}
 }
 
+/*
+ * STABLESPLICE_FAKE_SIGNAL=N: raise SIGUSR1 between the move into the
+ * instance and the move out, every Nth time (tests of that window).
+ */
+static unsigned long ss_fake_every, ss_fake_count;
+
+static void ss_fake_init(void)
+{
+	const char *v = getenv("STABLESPLICE_FAKE_SIGNAL");
+
+	ss_fake_every = v ? strtoul(v, NULL, 10) : 0;
+}
+
+static void ss_fake_window(void)
+{
+	if (ss_fake_every &&
+	    __atomic_add_fetch(&ss_fake_count, 1, __ATOMIC_RELAXED) %
+	    ss_fake_every == 0)
+		raise(SIGUSR1);
+}
+
 /* A private pipe, reopened through /proc as one O_RDWR descriptor. */
 static int ss_dev_open(const char *path)
 {
@@ -142,6 +169,8 @@ static int ss_dev_open(const char *path)
 #else
 #define ss_dev_ioctl ioctl
 #define ss_dev_open(path) open((path), O_RDWR | O_NONBLOCK | O_CLOEXEC)
+#define ss_fake_init() do { } while (0)
+#define ss_fake_window() do { } while (0)
 #endif
 
 typedef ssize_t (*splice_fn)(int, loff_t *, int, loff_t *, size_t,
@@ -176,14 +205,17 @@ static int ss_full_len_check = -1;
 struct ss_thread {
 	int fd;			/* the instance, or -1 */
 	unsigned int gen;	/* ss_gen when it was opened */
-	int busy;		/* in ss_move(): no re-entry from a handler */
 	int track;		/* policy copy: @tail is known */
 	unsigned long tail;	/* bytes ever put into the instance, mod page */
 	uint64_t cap;		/* its capacity: also the mark that it is ours */
 	int cap_fixed;		/* raising it failed: do not try again */
 	char *buf;		/* scratch for padding and draining */
-	dev_t fs_dev;		/* cache of ss_pseudo_fs() */
-	int fs_pseudo;
+	/*
+	 * cache of ss_pseudo_fs(): the last device found to be a real file
+	 * system, the last found pseudo (each one store: a signal handler's
+	 * call in between cannot pair one device with the other's answer)
+	 */
+	dev_t fs_real, fs_pseudo;
 	struct ss_thread *prev, *next;	/* ss_threads, under ss_lock */
 	int listed;
 };
@@ -385,6 +417,7 @@ static void ss_init(void)
 		ss_policy = STABLEPIPE_POLICY_AUTO;
 	if (sysconf(_SC_PAGESIZE) > 0)
 		ss_page = sysconf(_SC_PAGESIZE);
+	ss_fake_init();
 	if (ss_disabled)
 		return;
 	ss_key_ok = pthread_key_create(&ss_key, ss_thread_exit) == 0;
@@ -466,6 +499,39 @@ static uint64_t ss_cap_for(long pipe_size)
 	return cap + SS_CAP_MARK;
 }
 
+/*
+ * Signals are blocked (and cancellation disabled) while the library
+ * changes the thread's instance or moves data through it: a handler never
+ * sees it half done (a handler's own splice(2) is carried, through the
+ * same instance, before or after), SIGPIPE from the move out of the
+ * instance comes after the file position has been set right, and no
+ * siglongjmp() can leave bytes in the instance.  What arrives meanwhile
+ * is delivered when the mask is restored, as after the plain system
+ * call.
+ */
+struct ss_mask {
+	sigset_t old;
+	int cancel;
+};
+
+static void ss_block(struct ss_mask *m)
+{
+	sigset_t all;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &m->old);
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &m->cancel);
+}
+
+static void ss_unblock(struct ss_mask *m)
+{
+	int saved = errno;
+
+	pthread_setcancelstate(m->cancel, NULL);
+	pthread_sigmask(SIG_SETMASK, &m->old, NULL);
+	errno = saved;
+}
+
 static void ss_open_failed(const char *what, int err)
 {
 	if (err == ENOENT || err == ENXIO || err == ENODEV || err == EACCES ||
@@ -482,12 +548,16 @@ static void ss_open_failed(const char *what, int err)
 	}
 }
 
-/*
- * This thread's instance, opened on first use: O_RDWR (it never sees end
- * of file nor EPIPE), O_NONBLOCK (the library never waits on it), close-on-
- * exec, at a high descriptor.  Returns it, or -1 (pass through).
- */
-static int ss_instance(struct ss_thread *t, long pipe_size)
+/* The instance is there and big enough for @pipe_size. */
+static int ss_instance_ok(const struct ss_thread *t, long pipe_size)
+{
+	return ss_is_ours(t) &&
+	       (t->cap - SS_CAP_MARK >= (uint64_t)pipe_size ||
+		t->cap >= SS_MAX_CAP + SS_CAP_MARK || t->cap_fixed);
+}
+
+/* ss_instance() with signals blocked. */
+static int ss_instance_blocked(struct ss_thread *t, long pipe_size)
 {
 	__u32 policy = ss_policy;
 	__u64 cap;
@@ -521,11 +591,15 @@ static int ss_instance(struct ss_thread *t, long pipe_size)
 		return -1;
 	}
 	hi = fcntl(fd, F_DUPFD_CLOEXEC, ss_fd_base());
+	/* RLIMIT_NOFILE below the base: anything but 0-2 */
+	if (hi < 0 && fd <= STDERR_FILENO)
+		hi = fcntl(fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
 	if (hi >= 0) {
 		close(fd);
 		fd = hi;
 	} else if (fd <= STDERR_FILENO) {
-		ss_open_failed("F_DUPFD_CLOEXEC", errno);
+		/* no room above 2 (not a missing device): this call passes */
+		ss_open_failed("F_DUPFD_CLOEXEC", EMFILE);
 		close(fd);
 		return -1;
 	}
@@ -562,6 +636,24 @@ static int ss_instance(struct ss_thread *t, long pipe_size)
 					       __ATOMIC_RELAXED))
 		ss_say("splice(2) and sendfile(2) from files into pipes go through %s (policy %s)",
 		       ss_dev, ss_policy == STABLEPIPE_POLICY_COPY ? "copy" : "auto");
+	return fd;
+}
+
+/*
+ * This thread's instance, opened on first use: O_RDWR (it never sees end
+ * of file nor EPIPE), O_NONBLOCK (the library never waits on it), close-on-
+ * exec, at a high descriptor.  Returns it, or -1 (pass through).
+ */
+static int ss_instance(struct ss_thread *t, long pipe_size)
+{
+	struct ss_mask m;
+	int fd;
+
+	if (t->fd >= 0 && ss_instance_ok(t, pipe_size))
+		return t->fd;
+	ss_block(&m);
+	fd = ss_instance_blocked(t, pipe_size);
+	ss_unblock(&m);
 	return fd;
 }
 
@@ -622,9 +714,12 @@ static int ss_align(struct ss_thread *t, loff_t pos)
 static int ss_pseudo_fs(struct ss_thread *t, int fd, dev_t dev)
 {
 	struct statfs sfs;
+	int pseudo;
 
-	if (t->fs_dev == dev && dev)
-		return t->fs_pseudo;
+	if (dev && t->fs_real == dev)
+		return 0;
+	if (dev && t->fs_pseudo == dev)
+		return 1;
 	if (fstatfs(fd, &sfs) < 0)
 		return 1;
 	switch ((unsigned long)sfs.f_type) {
@@ -645,13 +740,16 @@ static int ss_pseudo_fs(struct ss_thread *t, int fd, dev_t dev)
 	case SMACK_MAGIC:
 	case 0x19800202:	/* mqueue */
 	case NSFS_MAGIC:
-		t->fs_pseudo = 1;
+		pseudo = 1;
 		break;
 	default:
-		t->fs_pseudo = 0;
+		pseudo = 0;
 	}
-	t->fs_dev = dev;
-	return t->fs_pseudo;
+	if (pseudo)
+		t->fs_pseudo = dev;
+	else
+		t->fs_real = dev;
+	return pseudo;
 }
 
 /*
@@ -738,7 +836,45 @@ static int ss_peek(const loff_t *p, loff_t *v)
 	return 0;
 }
 
+/*
+ * *@p = @v without faulting: -1 where the kernel's copy back would fail
+ * (a read-only page: the kernel moves the data, then says EFAULT).
+ */
+static int ss_poke(loff_t *p, loff_t v)
+{
+	struct iovec local = { &v, sizeof(v) };
+	struct iovec remote = { p, sizeof(v) };
+	ssize_t n = process_vm_writev(getpid(), &local, 1, &remote, 1, 0);
+
+	if (n == (ssize_t)sizeof(v))
+		return 0;
+	if (n >= 0 || errno == EFAULT)
+		return -1;
+	*p = v;		/* process_vm_writev not allowed here */
+	return 0;
+}
+
 enum ss_mode { SS_SPLICE, SS_SENDFILE };
+
+/*
+ * The end of a call that read *@offp: write it back as the kernel does,
+ * splice(2) when it succeeds, sendfile(2) whatever the outcome, and turn
+ * the result into EFAULT when that fails.
+ */
+static ssize_t ss_finish(loff_t *offp, loff_t off, enum ss_mode mode,
+			 ssize_t ret)
+{
+	int saved = errno;
+
+	if (!offp || (mode == SS_SPLICE && ret < 0))
+		return ret;
+	if (ss_poke(offp, ret > 0 ? off + ret : off)) {
+		errno = EFAULT;
+		return -1;
+	}
+	errno = saved;
+	return ret;
+}
 
 /*
  * Move up to @len bytes from @in (at *@offp, or its file position when
@@ -752,12 +888,13 @@ static ssize_t ss_move(int in, loff_t *offp, int out, size_t len,
 	int nonblock = flags & SPLICE_F_NONBLOCK, in_flags, dev, early;
 	long pipe_size, pg = ss_page, slots;
 	ssize_t r, s, ret;
-	loff_t o = 0, pos;
+	loff_t o = 0, o0 = 0, pos;
+	struct ss_mask m;
 	struct stat st;
 	size_t x;
 	int bytes;
 
-	if (t->busy || __atomic_load_n(&ss_nodev, __ATOMIC_RELAXED))
+	if (__atomic_load_n(&ss_nodev, __ATOMIC_RELAXED))
 		return SS_PASS;
 	if (fstat(in, &st) < 0)
 		return SS_PASS;
@@ -783,25 +920,21 @@ static ssize_t ss_move(int in, loff_t *offp, int out, size_t len,
 	if ((ssize_t)len < 0 &&
 	    (mode == SS_SENDFILE || ss_kernel_checks_len()))
 		return SS_PASS;
-	t->busy = 1;
 	ss_add(wrapped, 1);
 
 	/*
-	 * The real call's checks, in its order.  splice: EFAULT for *off_in,
-	 * EBADF, then (6.12, 7.2) EINVAL for the range, then the wait for
-	 * room, then (6.1) EINVAL for the range.  sendfile: EBADF for in_fd,
-	 * EFAULT, EINVAL for the range, then EBADF for out_fd and the wait.
+	 * The real call's checks, in its order: EFAULT for *off_in (both
+	 * system calls copy it in first), EBADF, then EINVAL for the range
+	 * (sendfile; splice on 6.12, 7.2), then the wait for room, then
+	 * (splice on 6.1) EINVAL for the range.
 	 */
 	early = mode == SS_SENDFILE || ss_kernel_checks_len();
-	if (mode == SS_SENDFILE && (in_flags & O_ACCMODE) == O_WRONLY)
-		goto ebadf;
 	if (offp && ss_peek(offp, &o)) {
 		errno = EFAULT;
-		ret = -1;
-		goto out;
+		return -1;
 	}
+	o0 = o;
 	if ((in_flags & O_ACCMODE) == O_WRONLY) {
-ebadf:
 		errno = EBADF;
 		ret = -1;
 		goto out;
@@ -826,17 +959,29 @@ ebadf:
 		goto out;
 	}
 	for (;;) {
+		/*
+		 * From here to the end of the move, no signal handler runs
+		 * (see ss_block()); one that ran during the wait may have
+		 * spliced too, through the instance, which it may have
+		 * replaced: take the file position and the instance now.
+		 */
+		ss_block(&m);
+		dev = t->fd;
+		if (dev < 0) {
+			ss_unblock(&m);
+			return SS_PASS;	/* the real call checks and waits */
+		}
 		if (!offp) {
 			o = lseek(in, 0, SEEK_CUR);
 			if (o < 0) {
 				ret = -1;
-				goto out;
+				goto out_blocked;
 			}
 			/* a range past LLONG_MAX: EINVAL where it is checked */
 			if (early && len > (size_t)(LLONG_MAX - o)) {
 				errno = EINVAL;
 				ret = -1;
-				goto out;
+				goto out_blocked;
 			}
 		}
 		/* what the pipe can take: its free slots, less our page offset */
@@ -860,22 +1005,21 @@ ebadf:
 		if (r < 0) {
 			/* splice at or past s_maxbytes gives 0, sendfile EOVERFLOW */
 			ret = mode == SS_SPLICE && errno == EOVERFLOW ? 0 : -1;
-			goto out;
+			goto out_blocked;
 		}
 		t->tail = (t->tail + r) & (pg - 1);
 		if (r == 0) {		/* end of file */
 			ret = 0;
-			goto out;
+			goto out_blocked;
 		}
 
+		ss_fake_window();
 		/* instance -> pipe */
 		s = sys_splice(dev, NULL, out, NULL, r, SPLICE_F_NONBLOCK);
 		if (s == r) {
-			if (offp)
-				*offp = o + r;
 			ss_add(bytes, r);
 			ret = r;
-			goto out;
+			goto out_blocked;
 		}
 
 		/*
@@ -887,12 +1031,8 @@ ebadf:
 			ssize_t sent = s > 0 ? s : 0;
 			uint64_t drained;
 
-			if (offp) {
-				if (sent)
-					*offp = o + sent;
-			} else {
+			if (!offp)
 				lseek(in, o + sent, SEEK_SET);
-			}
 			drained = ss_drain(t);
 			ss_add(short_moves, 1);
 			ss_add(reread, drained);
@@ -901,23 +1041,28 @@ ebadf:
 			if (sent) {
 				ss_add(bytes, sent);
 				ret = sent;
-				goto out;
+				goto out_blocked;
 			}
 			errno = err;
 			if (err != EAGAIN || nonblock) {
 				ret = -1;
-				goto out;
-			}
-			/* another writer filled the pipe: wait again */
-			if (ss_wait_room(out, in, mode == SS_SPLICE)) {
-				ret = -1;
-				goto out;
+				goto out_blocked;
 			}
 		}
+		ss_unblock(&m);
+		/* another writer filled the pipe: wait again */
+		if (ss_wait_room(out, in, mode == SS_SPLICE)) {
+			ret = -1;
+			goto out;
+		}
 	}
-out:
-	t->busy = 0;
+out_blocked:
+	/* *off_in is written before a handler can look at it */
+	ret = ss_finish(offp, o0, mode, ret);
+	ss_unblock(&m);
 	return ret;
+out:
+	return ss_finish(offp, o0, mode, ret);
 }
 
 /* ---- the interposed functions ---- */
