@@ -625,4 +625,67 @@ static inline uint64_t sp_module_param(const char *name, uint64_t def)
 	return v;
 }
 
+/*
+ * Low dirty limits while a small memory cgroup writes a file: 6.12 (not
+ * 6.1) OOM-kills a cgroup whose page cache is all dirty before writeback
+ * catches up (punch_test, stablesplice_test).  vm.dirty_bytes 8 MiB,
+ * background 2 MiB; for a memory cgroup the kernel scales them to its
+ * share of memory.  Writing a *_bytes file zeroes the matching *_ratio
+ * (and back), so sp_dirty_limits_restore() writes back whichever of the
+ * two was set.
+ */
+struct sp_dirty_limits {
+	long long val[4];	/* bytes, background_bytes, ratio, background_ratio */
+};
+
+static const char *const sp_dirty_files[4] = {
+	"/proc/sys/vm/dirty_bytes", "/proc/sys/vm/dirty_background_bytes",
+	"/proc/sys/vm/dirty_ratio", "/proc/sys/vm/dirty_background_ratio",
+};
+
+static inline int sp_write_str(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = write(fd, val, strlen(val));
+	close(fd);
+	return n == (ssize_t)strlen(val) ? 0 : -1;
+}
+
+/* Saves the current limits in @saved and sets the low ones; 0 or -1. */
+static inline int sp_dirty_limits_low(struct sp_dirty_limits *saved)
+{
+	int i;
+	FILE *f;
+
+	for (i = 0; i < 4; i++) {
+		f = fopen(sp_dirty_files[i], "re");
+		if (!f || fscanf(f, "%lld", &saved->val[i]) != 1)
+			saved->val[i] = -1;
+		if (f)
+			fclose(f);
+	}
+	if (sp_write_str(sp_dirty_files[0], "8388608") ||
+	    sp_write_str(sp_dirty_files[1], "2097152"))
+		return -1;
+	return 0;
+}
+
+static inline void sp_dirty_limits_restore(const struct sp_dirty_limits *saved)
+{
+	char val[32];
+	int i, which;
+
+	for (i = 0; i < 2; i++) {
+		which = saved->val[i] > 0 ? i : i + 2;
+		if (saved->val[which] < 0)
+			continue;
+		snprintf(val, sizeof(val), "%lld", saved->val[which]);
+		sp_write_str(sp_dirty_files[which], val);
+	}
+}
+
 #endif /* STABLEPIPE_SP_COMMON_H */
