@@ -2,13 +2,16 @@
 #
 # make                 module for the running kernel, and the userspace tools
 # make KDIR=DIR        module for the kernel build directory DIR
-# make check           everything, tested in a QEMU VM (see README.md);
+# make check           the whole test suite in a QEMU VM, one kernel;
 #                      KERNEL=6.1|6.12|7.2 (selftests/vm/kernels.conf)
 # make check-all       make check on every kernel of kernels.conf, one summary
 # make check-debug     the reliability lane: the whole suite, stress, fault
 #                      injection, on a KASAN/lockdep/kmemleak kernel built
 #                      once from linux-source-6.1 (selftests/vm/check-debug.sh)
 # make demo            the demonstration, in a QEMU VM
+# make test            every gate and every test, as CI runs them: lint,
+#                      dkms-test, deb-test, check-all, check-debug
+#                      (scripts/test-all.sh)
 #
 KDIR ?= /lib/modules/$(shell uname -r)/build
 CC ?= cc
@@ -33,6 +36,9 @@ check-all:
 check-debug:
 	selftests/vm/check-debug.sh
 
+test:
+	scripts/test-all.sh
+
 demo:
 	selftests/vm/check.sh --demo
 
@@ -41,6 +47,6 @@ clean:
 	$(MAKE) -C userspace clean
 	$(MAKE) -C selftests clean
 
-.PHONY: all module userspace selftests check check-all check-debug demo clean
+.PHONY: all module userspace selftests check check-all check-debug test demo clean
 include bench.mk
 include packaging.mk
