@@ -209,18 +209,6 @@ static int t_punch(const void *arg)
 	return KSFT_PASS;
 }
 
-static int write_file(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = write(fd, val, strlen(val));
-	close(fd);
-	return n == (ssize_t)strlen(val) ? 0 : -1;
-}
-
 /*
  * The splice run again, in a memory cgroup (memory.max 32 MiB) where 24
  * MiB of anonymous memory is held (there is no swap): the page cache of
@@ -246,14 +234,14 @@ static int t_punch_pressure(const void *arg)
 		return ktap_skip("tmpfs pages cannot be reclaimed without swap");
 	if (access(CGROUP_ROOT "/cgroup.controllers", R_OK))
 		return ktap_skip("no cgroup2 at " CGROUP_ROOT);
-	write_file(CGROUP_ROOT "/cgroup.subtree_control", "+memory");
+	sp_write_str(CGROUP_ROOT "/cgroup.subtree_control", "+memory");
 	snprintf(dir, sizeof(dir), CGROUP_ROOT "/stablepipe-punch-%d",
 		 (int)getpid());
 	if (mkdir(dir, 0755) && errno != EEXIST)
 		return ktap_skip("mkdir %s: %s", dir, strerror(errno));
 	snprintf(path, sizeof(path), "%s/memory.max", dir);
 	snprintf(line, sizeof(line), "%lu", PRESSURE_MAX);
-	if (write_file(path, line)) {
+	if (sp_write_str(path, line)) {
 		rmdir(dir);
 		return ktap_skip("no memory controller (%s: %s)", path,
 				 strerror(errno));
@@ -270,7 +258,7 @@ static int t_punch_pressure(const void *arg)
 		alarm(280);
 		snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
 		snprintf(line, sizeof(line), "%d", (int)getpid());
-		if (write_file(path, line)) {
+		if (sp_write_str(path, line)) {
 			ktap_print_msg("joining %s: %s", dir, strerror(errno));
 			_exit(KSFT_FAIL);
 		}

@@ -643,6 +643,7 @@ static const char *const sp_dirty_files[4] = {
 	"/proc/sys/vm/dirty_ratio", "/proc/sys/vm/dirty_background_ratio",
 };
 
+/* Writes @val to the file at @path (a sysctl, a cgroup file); 0 or -1. */
 static inline int sp_write_str(const char *path, const char *val)
 {
 	int fd = open(path, O_WRONLY | O_CLOEXEC);
