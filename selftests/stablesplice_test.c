@@ -460,6 +460,7 @@ enum special {
 	S_NONE, S_OFF_OUT, S_EFAULT, S_WRONLY, S_ZERO_LEN,
 	S_RO_OFF,	/* *off in a read-only page: data moves, then EFAULT */
 	S_WRONLY_EFAULT,	/* both: which error comes first */
+	S_APPEND,	/* the input opened O_RDWR | O_APPEND */
 };
 
 struct call {
@@ -513,11 +514,12 @@ static void run_call(const struct call *c)
 		printf("pipe: %s\n", strerror(errno));
 		return;
 	}
-	if (c->sp == S_WRONLY || c->sp == S_WRONLY_EFAULT) {
+	if (c->sp == S_WRONLY || c->sp == S_WRONLY_EFAULT || c->sp == S_APPEND) {
 		char path[64];
 
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", c->k->fd);
-		in_w = open(path, O_WRONLY | O_CLOEXEC);
+		in_w = open(path, c->sp == S_APPEND ? O_RDWR | O_APPEND | O_CLOEXEC :
+			    O_WRONLY | O_CLOEXEC);
 		in = in_w;
 	}
 	if (c->k->size && fpos_before >= 0)
@@ -576,7 +578,8 @@ static void run_call(const struct call *c)
 	       c->sp == S_OFF_OUT ? " off_out" : c->sp == S_EFAULT ? " efault" :
 	       c->sp == S_WRONLY ? " wronly-in" : c->sp == S_ZERO_LEN ? " zero-len" :
 	       c->sp == S_RO_OFF ? " ro-off" :
-	       c->sp == S_WRONLY_EFAULT ? " wronly-in efault" : "",
+	       c->sp == S_WRONLY_EFAULT ? " wronly-in efault" :
+	       c->sp == S_APPEND ? " append-in" : "",
 	       r, e, fpos, c->ptr ? (long long)off : -1LL, inpipe, data,
 	       (int)(sp_sigpipes - sigs));
 	pipe_close(&ps);
@@ -984,7 +987,7 @@ static int mode_semantics(void)
 				enum pstate st = s ? P_NBFULL : P_EMPTY;
 				unsigned int fl = f ? SPLICE_F_NONBLOCK : 0;
 				enum special sps[] = { S_OFF_OUT, S_EFAULT, S_WRONLY, S_ZERO_LEN,
-						       S_RO_OFF, S_WRONLY_EFAULT };
+						       S_RO_OFF, S_WRONLY_EFAULT, S_APPEND };
 
 				for (j = 0; j < (int)ARRAY_SIZE(sps); j++) {
 					if (sf && sps[j] == S_OFF_OUT)
