@@ -41,6 +41,7 @@ static const char *const out_names[] = { "read", "splice" };
 #define SEED		41
 #define FILE_SIZE	(4 * SP_MIB)
 #define CHUNK		(128 * SP_KIB)
+#define STEP_MAX	(64 * (int)SP_KIB)	/* bytes per step through a pipe */
 
 static unsigned int seconds, percent;
 static const char *const attrs[] = { "failslab", "fail_page_alloc" };
@@ -110,6 +111,17 @@ static void *writer(void *arg)
 
 	if (pipe2(pp, O_CLOEXEC))
 		SIDE_FAIL(s, "pipe: %s", strerror(errno));
+	/*
+	 * The writer fills its pipe itself and then empties it into the
+	 * device, so all of a step must fit: from the page cache, one buffer
+	 * per page, and 64 KiB at an unaligned offset are 17 pages - one more
+	 * than a default pipe's 16 slots (the fill would wait for room for
+	 * ever).  Anonymous buffers are merged, 64 KiB take 16 slots.
+	 */
+	if (s->p->in == IN_SPLICE_FILE &&
+	    fcntl(pp[1], F_SETPIPE_SZ, 2 * STEP_MAX) < 2 * STEP_MAX)
+		SIDE_FAIL(s, "F_SETPIPE_SZ %d: %s", 2 * STEP_MAX,
+			  strerror(errno));
 	if (rl_make_it_fail(false))
 		SIDE_FAIL(s, "/proc/thread-self/make-it-fail: %s", strerror(errno));
 	while (sp_now() < s->deadline) {
@@ -120,8 +132,8 @@ static void *writer(void *arg)
 		fill_stream(buf, len, pos);
 		inpipe = 0;
 		if (s->p->in == IN_SPLICE_ANON || s->p->in == IN_SPLICE_FILE) {
-			if (len > 64 * SP_KIB)
-				len = 64 * SP_KIB;
+			if (len > STEP_MAX)
+				len = STEP_MAX;
 			if (s->p->in == IN_SPLICE_ANON) {
 				n = sp_write_full(pp[1], buf, len);
 			} else {
@@ -201,8 +213,8 @@ static void *reader(void *arg)
 		SIDE_FAIL(s, "/proc/thread-self/make-it-fail: %s", strerror(errno));
 	for (;;) {
 		len = 1 + rl_below(&rnd, rl_below(&rnd, 2) ? 8192 : CHUNK);
-		if (s->p->out == OUT_SPLICE && len > 64 * SP_KIB)
-			len = 64 * SP_KIB;
+		if (s->p->out == OUT_SPLICE && len > STEP_MAX)
+			len = STEP_MAX;
 		rl_make_it_fail(true);
 		errno = 0;
 		if (s->p->out == OUT_READ)
@@ -281,10 +293,11 @@ static int t_stream(const void *arg)
 {
 	const struct fparam *p = arg;
 	struct side w = { 0 }, r = { 0 };
+	struct stablepipe_stats st;
 	volatile uint64_t written = 0;
 	volatile int wdone = 0;
 	pthread_t tw, tr;
-	int dev, rfd, ffd = -1;
+	int dev, rfd, ffd = -1, stats;
 	long long injected;
 	long inst0;
 
@@ -318,6 +331,7 @@ static int t_stream(const void *arg)
 	close(dev);	/* EOF for the reader */
 	pthread_join(tr, NULL);
 	injected = disarm();
+	stats = sp_get_stats(rfd, &st) ? errno : 0;
 	close(rfd);
 	if (ffd >= 0)
 		close(ffd);
@@ -332,6 +346,15 @@ static int t_stream(const void *arg)
 	CHECK(!w.failed, "writer: %s", w.why);
 	CHECK(!r.failed, "reader: %s", r.why);
 	CHECK_EQ_U64(r.bytes, w.bytes, "bytes read == bytes written");
+	/* The failed calls counted nothing. */
+	CHECK(!stats, "GET_STATS: %s", strerror(stats));
+	ktap_print_msg("instance: %llu pages stolen, %llu copied",
+		       (unsigned long long)st.pages_stolen,
+		       (unsigned long long)st.pages_copied);
+	CHECK_EQ_U64(st.bytes_in_write + st.bytes_in_splice +
+		     st.bytes_in_sendfile, w.bytes, "bytes counted in");
+	CHECK_EQ_U64(st.bytes_out_read + st.bytes_out_splice, r.bytes,
+		     "bytes counted out");
 	CHECK(injected > 0, "no fault was injected");
 	CHECK(inst0 < 0 || rl_proc_instances() == inst0,
 	      "instances: %ld before, %ld after", inst0, rl_proc_instances());
