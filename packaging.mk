@@ -13,11 +13,12 @@
 #                      Debian 12 headers, in scratch DKMS trees (KTAP)
 # make deb             build/deb/stablepipe-dkms_VERSION_all.deb and
 #                      build/deb/stablepipe-tools_VERSION_ARCH.deb
-# make deb-test        install both in a clean Debian 12 chroot (KTAP)
+# make deb-test        make deb, then install both in a clean Debian 12
+#                      chroot (KTAP)
 # make lint            checkpatch, sparse, uapi, -Werror, cppcheck, docutils,
 #                      kernel-doc, mandoc, versions, shellcheck (KTAP)
-# make packaging-check lint, dkms-test, deb and deb-test, all of them even
-#                      when one fails; fails if any did (for .ci/run)
+# make packaging-check lint, dkms-test and deb-test (with deb), all of them even
+#                      when one fails; fails if any did
 # make module-clean    the kernel's clean of the module only (DKMS CLEAN)
 # make check-version   dkms.conf, Kbuild and VERSION agree
 #
@@ -83,7 +84,8 @@ dkms-test:
 deb:
 	@$(SP_TOP)scripts/deb.sh
 
-deb-test:
+# builds the packages first: what it tests is always this tree
+deb-test: deb
 	@$(SP_TOP)scripts/deb-test.sh
 
 lint:
@@ -91,7 +93,7 @@ lint:
 
 packaging-check:
 	@failed=; \
-	for t in lint dkms-test deb deb-test; do \
+	for t in lint dkms-test deb-test; do \
 		echo "# make $$t"; \
 		$(MAKE) --no-print-directory $$t || failed="$$failed $$t"; \
 	done; \
