@@ -182,18 +182,6 @@ static char **make_env(const char *const *set)
 	return env;
 }
 
-static int write_file(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = write(fd, val, strlen(val));
-	close(fd);
-	return n == (ssize_t)strlen(val) ? 0 : -1;
-}
-
 /*
  * Start this program with @argv and the environment changes @set; its
  * stdin, stdout, stderr are @in, @out, @err (-1: /dev/null, inherited,
@@ -220,7 +208,7 @@ static pid_t spawn(const char *const argv[], const char *const *set, int in,
 		if (cgroup) {
 			snprintf(path, sizeof(path), "%s/cgroup.procs", cgroup);
 			snprintf(pid, sizeof(pid), "%d", (int)getpid());
-			if (write_file(path, pid))
+			if (sp_write_str(path, pid))
 				_exit(98);
 		}
 		if (in < 0)
@@ -2041,7 +2029,7 @@ static void make_cgroup(char *dir, size_t len, char *why, size_t wlen)
 		snprintf(why, wlen, "no cgroup2 at " CGROUP_ROOT);
 		return;
 	}
-	write_file(CGROUP_ROOT "/cgroup.subtree_control", "+memory");
+	sp_write_str(CGROUP_ROOT "/cgroup.subtree_control", "+memory");
 	snprintf(dir, len, CGROUP_ROOT "/stablesplice-%d", (int)getpid());
 	if (mkdir(dir, 0755) && errno != EEXIST) {
 		snprintf(why, wlen, "mkdir %s: %s", dir, strerror(errno));
@@ -2050,51 +2038,23 @@ static void make_cgroup(char *dir, size_t len, char *why, size_t wlen)
 	}
 	snprintf(path, sizeof(path), "%s/memory.max", dir);
 	snprintf(val, sizeof(val), "%zu", (size_t)PRESSURE_MAX);
-	if (write_file(path, val)) {
+	if (sp_write_str(path, val)) {
 		snprintf(why, wlen, "%s: %s", path, strerror(errno));
 		rmdir(dir);
 		*dir = '\0';
 	}
 }
 
-/*
- * vm.dirty_bytes 8 MiB (background 2 MiB) while a cgroup this small
- * writes: 6.12 OOM-kills it when all its pages are dirty (as
- * diskbuffer_seed_test.sh found).  Writing bytes zeroes the ratio (and
- * back), so restore whichever of the two was set.
- */
-static long long dirty_saved[4] = { -1, -1, -1, -1 };
-static const char *const dirty_files[4] = {
-	"/proc/sys/vm/dirty_bytes", "/proc/sys/vm/dirty_background_bytes",
-	"/proc/sys/vm/dirty_ratio", "/proc/sys/vm/dirty_background_ratio",
-};
+/* what dirty_limit(true) saved, for dirty_limit(false) */
+static struct sp_dirty_limits dirty_saved = { { -1, -1, -1, -1 } };
 
+/* sp_dirty_limits_low() while a small cgroup writes (6.12 OOM-kills it) */
 static void dirty_limit(bool low)
 {
-	char val[32];
-	int i;
-	FILE *f;
-
-	if (low) {
-		for (i = 0; i < 4; i++) {
-			f = fopen(dirty_files[i], "re");
-			if (!f || fscanf(f, "%lld", &dirty_saved[i]) != 1)
-				dirty_saved[i] = -1;
-			if (f)
-				fclose(f);
-		}
-		write_file(dirty_files[0], "8388608");
-		write_file(dirty_files[1], "2097152");
-		return;
-	}
-	for (i = 0; i < 2; i++) {
-		int which = dirty_saved[i] > 0 ? i : i + 2;
-
-		if (dirty_saved[which] < 0)
-			continue;
-		snprintf(val, sizeof(val), "%lld", dirty_saved[which]);
-		write_file(dirty_files[which], val);
-	}
+	if (low)
+		sp_dirty_limits_low(&dirty_saved);
+	else
+		sp_dirty_limits_restore(&dirty_saved);
 }
 
 static void cgroup_events(const char *dir)
