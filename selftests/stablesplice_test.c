@@ -1484,17 +1484,28 @@ struct flooder {
 	long sent;
 };
 
+/*
+ * One SIGUSR1, then wait until its handler has run, then 200 us: the
+ * signals land at any moment of the program's calls, but the program
+ * always gets to run between two handlers.  (A signal every 20 us, not
+ * waiting, starved it on the slow debug kernel: each handler outlasted
+ * the interval, and the next signal was pending when it returned.)
+ */
 static void *flood_fn(void *arg)
 {
 	struct flooder *f = arg;
-	struct timespec ts = { 0, 20000 };
+	struct timespec ts = { 0, 200000 };
+	sig_atomic_t seen;
 	sigset_t all;
 
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	while (!f->stop) {
+		seen = re_calls;
 		pthread_kill(f->target, SIGUSR1);
 		f->sent++;
+		while (re_calls == seen && !f->stop)
+			nanosleep(&ts, NULL);
 		nanosleep(&ts, NULL);
 	}
 	return NULL;
