@@ -143,8 +143,15 @@ t_slow() {	# KIND
 	why=
 	[ "$RC" = 0 ] || why="exit status $RC"
 	[ "$SUM" = "$INSUM" ] || why="$why; the output differs from the input"
-	[ "${peak:-0}" -ge $((SIZE / 2)) ] ||
+	# Getting ahead is only asserted where the consumer was the slower:
+	# on the debug kernel (KASAN under TCG) diskbuffer itself moved less
+	# than 8 MiB/s, and then there is nothing to get ahead of.
+	secs=$(grep -o ' time=[0-9.]*' "$W/err" | head -n1 | cut -d= -f2)
+	if awk -v t="${secs:-0}" -v e="$((MIB / 8))" 'BEGIN { exit !(t > e * 1.15) }'; then
+		echo "# diskbuffer took ${secs}s, the consumer alone $((MIB / 8))s: the producer was the slower; getting ahead not asserted"
+	elif [ "${peak:-0}" -lt $((SIZE / 2)) ]; then
 		why="$why; peak_buffered=${peak:-?}: the producer did not get ahead"
+	fi
 	dev_line | grep -q 'device=stablepipe' || why="$why; the device was not used"
 	result "stdin a $1, fast producer, consumer at 8 MiB/s: byte-exact (peak buffered $(mib "${peak:-0}") MiB)" "${why#; }"
 }
