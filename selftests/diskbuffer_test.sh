@@ -7,7 +7,8 @@
 # The temporary files go to $STABLEPIPE_TESTDIR (default: the current
 # directory), so the VM harness runs this on XFS, ext4 and tmpfs.  Every
 # round trip compares the SHA-256 of the output with the input's: random
-# data, DISKBUFFER_TEST_MIB MiB (default 32).  Input, output and logs live
+# data, DISKBUFFER_TEST_MIB MiB (default 32).  DISKBUFFER_TEST_TIMING=0
+# (make check-debug) asserts no speed.  Input, output and logs live
 # in /tmp, not on the filesystem under test.
 #
 # Needs, next to this script: diskbuffer and slowcat (make -C selftests).
@@ -143,12 +144,12 @@ t_slow() {	# KIND
 	why=
 	[ "$RC" = 0 ] || why="exit status $RC"
 	[ "$SUM" = "$INSUM" ] || why="$why; the output differs from the input"
-	# Getting ahead is only asserted where the consumer was the slower:
-	# on the debug kernel (KASAN under TCG) diskbuffer itself moved less
-	# than 8 MiB/s, and then there is nothing to get ahead of.
-	secs=$(grep -o ' time=[0-9.]*' "$W/err" | head -n1 | cut -d= -f2)
-	if awk -v t="${secs:-0}" -v e="$((MIB / 8))" 'BEGIN { exit !(t > e * 1.15) }'; then
-		echo "# diskbuffer took ${secs}s, the consumer alone $((MIB / 8))s: the producer was the slower; getting ahead not asserted"
+	# DISKBUFFER_TEST_TIMING=0 (make check-debug): diskbuffer itself may
+	# be slower than the consumer there (KASAN under TCG: under 8 MiB/s on
+	# ext4), and then there is nothing to get ahead of; the bytes are
+	# still checked.
+	if [ "${DISKBUFFER_TEST_TIMING:-1}" = 0 ]; then
+		echo "# DISKBUFFER_TEST_TIMING=0: getting ahead not asserted (peak_buffered=${peak:-?})"
 	elif [ "${peak:-0}" -lt $((SIZE / 2)) ]; then
 		why="$why; peak_buffered=${peak:-?}: the producer did not get ahead"
 	fi
