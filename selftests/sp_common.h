@@ -33,16 +33,6 @@
 #include "stablepipe2.h"
 #include "ktap.h"
 
-#ifndef XFS_SUPER_MAGIC
-#define XFS_SUPER_MAGIC		0x58465342
-#endif
-#ifndef EXT4_SUPER_MAGIC
-#define EXT4_SUPER_MAGIC	0xEF53
-#endif
-#ifndef TMPFS_MAGIC
-#define TMPFS_MAGIC		0x01021994
-#endif
-
 #define SP_PAGE		4096UL
 #define SP_KIB		1024UL
 #define SP_MIB		(1024UL * 1024UL)

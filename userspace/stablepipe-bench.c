@@ -67,6 +67,7 @@
 #include <sys/vfs.h>
 #include <sys/wait.h>
 
+#include <linux/magic.h>
 #include "stablepipe2.h"
 
 #ifndef VERSION
@@ -87,19 +88,6 @@
 #ifndef F_SETPIPE_SZ
 #define F_SETPIPE_SZ	1031
 #endif
-#ifndef XFS_SUPER_MAGIC
-#define XFS_SUPER_MAGIC		0x58465342
-#endif
-#ifndef EXT4_SUPER_MAGIC
-#define EXT4_SUPER_MAGIC	0xEF53
-#endif
-#ifndef TMPFS_MAGIC
-#define TMPFS_MAGIC		0x01021994
-#endif
-#ifndef BTRFS_SUPER_MAGIC
-#define BTRFS_SUPER_MAGIC	0x9123683E
-#endif
-
 static const char *prog = "stablepipe-bench";
 static size_t page_size;
 
