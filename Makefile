@@ -5,12 +5,16 @@
 # make check           the whole test suite in a QEMU VM, one kernel;
 #                      KERNEL=6.1|6.12|7.2 (selftests/vm/kernels.conf)
 # make check-all       make check on every kernel of kernels.conf, one summary
+# make check-dkms      make check with the module that DKMS built and
+#                      installed (make dkms-test first), not the tree's:
+#                      lifecycle, semantics_test and stability_test on XFS
 # make check-debug     the reliability lane: the whole suite, stress, fault
 #                      injection, on a KASAN/lockdep/kmemleak kernel built
 #                      once from linux-source-6.1 (selftests/vm/check-debug.sh)
 # make demo            the demonstration, in a QEMU VM
 # make test            every gate and every test, as CI runs them: lint,
-#                      dkms-test, deb-test, check-all, check-debug
+#                      dkms-test, check-dkms, deb-test, check-all,
+#                      check-debug
 #                      (scripts/test-all.sh)
 #
 KDIR ?= /lib/modules/$(shell uname -r)/build
@@ -33,6 +37,11 @@ check:
 check-all:
 	selftests/vm/check.sh --all
 
+# TESTS and FS from the environment or the command line replace these.
+check-dkms:
+	TESTS="$(or $(TESTS),semantics_test stability_test)" \
+	FS="$(or $(FS),xfs)" selftests/vm/check.sh --dkms
+
 check-debug:
 	selftests/vm/check-debug.sh
 
@@ -47,6 +56,7 @@ clean:
 	$(MAKE) -C userspace clean
 	$(MAKE) -C selftests clean
 
-.PHONY: all module userspace selftests check check-all check-debug test demo clean
+.PHONY: all module userspace selftests check check-all check-dkms check-debug \
+	test demo clean
 include bench.mk
 include packaging.mk

@@ -7,6 +7,7 @@
 #   lint         checkpatch, sparse, W=1, uapi header, -Werror, cppcheck,
 #                docutils, kernel-doc, mandoc, shellcheck (scripts/lint.sh)
 #   dkms-test    dkms add/build/install against the installed headers
+#   check-dkms   the module DKMS built, loaded and tested in the VM
 #   deb-test     the .debs installed into a clean Debian 12 chroot
 #   check-all    the whole suite in the VM on every kernel of
 #                selftests/vm/kernels.conf
@@ -22,7 +23,7 @@
 set -u -o pipefail
 
 cd "$(dirname "$0")/.." || exit 1
-STEPS=${*:-lint dkms-test deb-test check-all check-debug}
+STEPS=${*:-lint dkms-test check-dkms deb-test check-all check-debug}
 LOGS=build/test
 mkdir -p "$LOGS"
 
@@ -41,7 +42,7 @@ counts() {
 
 for step in $STEPS; do
 	case $step in
-	lint | dkms-test | deb-test | check-all | check-debug) ;;
+	lint | dkms-test | check-dkms | deb-test | check-all | check-debug) ;;
 	*) echo "test-all: unknown step '$step'" >&2; exit 2 ;;
 	esac
 	echo "======== make $step ========"

@@ -8,10 +8,14 @@
 # very last line is "N passed, N failed"; the exit status is 0 only if
 # nothing failed.
 #
-# usage: selftests/vm/check.sh [--demo | --all]
+# usage: selftests/vm/check.sh [--demo | --all | --dkms]
 #   --demo  boot the VM and run userspace/demo.sh instead of the tests
 #   --all   the tests on every kernel of kernels.conf (or KERNELS), one
 #           after the other, then one summary; the last line totals them
+#   --dkms  the tests with the module that DKMS built and installed
+#           (`make dkms-test` keeps it as build/dkms/KVER/stablepipe.ko)
+#           instead of one built here: what users of the .deb and of
+#           `make dkms-install` load
 #
 # Settings (environment):
 #   KERNEL=6.1            which kernel to boot: a name from kernels.conf
@@ -76,6 +80,7 @@ HOST_PACKAGES=(qemu-system-x86 busybox-static xfsprogs e2fsprogs kmod cpio
 MODULE_SOURCES=(Kbuild VERSION module uapi)
 
 MODE=check
+DKMS_KO=
 EXTRA_PASS=0 EXTRA_FAIL=0 EXTRA_FAILURES=
 INITRAMFS_FILES=()
 SELECTED=()
@@ -154,6 +159,34 @@ build_module() {
 		EXTRA_PASS=$((EXTRA_PASS + 1))
 	fi
 	INITRAMFS_FILES+=("$ko|stablepipe.ko")
+}
+
+# use_dkms_module: the module of `make dkms-test` instead of build_module.
+# It must exist and be built for KVER.
+use_dkms_module() {
+	local ko=$REPO/build/dkms/$KVER/stablepipe.ko vermagic
+	[ -f "$ko" ] || die "no $ko: run make dkms-test first"
+	vermagic=$(modinfo -F vermagic "$ko")
+	[ "${vermagic%% *}" = "$KVER" ] ||
+		die "$ko is built for ${vermagic%% *}, not $KVER"
+	say "the DKMS-built module: $ko (vermagic $vermagic, srcversion $(modinfo -F srcversion "$ko"))"
+	DKMS_KO=$ko
+	INITRAMFS_FILES+=("$ko|stablepipe.ko")
+}
+
+# check_dkms_loaded: with --dkms, the VM must have run the DKMS-built
+# module: the srcversion it reported must be that of DKMS_KO.
+check_dkms_loaded() {
+	local want got
+	[ -n "$DKMS_KO" ] || return 0
+	want=$(modinfo -F srcversion "$DKMS_KO")
+	got=$(tr -d '\r' <"$RESULTS_LOG" | sed -n 's/^# loaded srcversion: //p' | head -n1)
+	if [ -n "$want" ] && [ "$got" = "$want" ]; then
+		say "the VM ran the DKMS-built module (srcversion $got)"
+		EXTRA_PASS=$((EXTRA_PASS + 1))
+	else
+		extra_fail "--dkms: the VM loaded srcversion '${got}', the DKMS-built module is '${want}'"
+	fi
 }
 
 # build_selftests: build the test programs statically; select those that
@@ -349,6 +382,7 @@ main() {
 		case $1 in
 		--demo) MODE=demo ;;
 		--all) MODE=all ;;
+		--dkms) MODE=dkms ;;
 		*) usage ;;
 		esac
 		;;
@@ -366,7 +400,12 @@ main() {
 	CONSOLE_LOG=$BUILD/console.log
 	RESULTS_LOG=$BUILD/results.log
 	mkdir -p "$BUILD"
-	build_module
+	if [ "$MODE" = dkms ]; then
+		use_dkms_module
+		MODE=check
+	else
+		build_module
+	fi
 	if [ "$MODE" = demo ]; then
 		build_demo
 	else
@@ -380,6 +419,7 @@ main() {
 	initramfs_build "$BUILD/initramfs.cpio.gz" "$BUILD/initramfs"
 	boot_vm
 	fsck_disks
+	check_dkms_loaded
 	report "$RESULTS_LOG" "$CONSOLE_LOG"
 }
 

@@ -92,6 +92,8 @@ run_lifecycle() {
 	echo "# fs=none prog=lifecycle"
 	lifecycle.sh "$KO" 2>&1
 	echo "# exit=$? fs=none prog=lifecycle"
+	# which build of the module is loaded (check.sh --dkms compares it)
+	echo "# loaded srcversion: $(cat /sys/module/stablepipe/srcversion 2>/dev/null)"
 }
 
 # teardown: the module must unload and the filesystems must unmount.
