@@ -238,6 +238,7 @@ struct ss_counts {
 	uint64_t reread;	/* bytes given back to the file by those */
 	uint64_t padded;	/* alignment padding written (and read) */
 	uint64_t instances;	/* instances opened */
+	uint64_t discarded;	/* instances closed with bytes maybe left */
 };
 
 static struct ss_counts ss_counts;
@@ -447,7 +448,7 @@ __attribute__((destructor)) static void ss_destructor(void)
 		if (ss_is_ours(t) && ss_get_stats(t->fd, &st) == 0)
 			ss_add_stats(&sum, &st);
 	pthread_mutex_unlock(&ss_lock);
-	ss_say("%llu calls: %llu through %s, %llu passed through; %llu bytes to pipes; %llu short moves gave %llu bytes back to their files; %llu bytes of padding; %llu instances%s",
+	ss_say("%llu calls: %llu through %s, %llu passed through; %llu bytes to pipes; %llu short moves gave %llu bytes back to their files; %llu bytes of padding; %llu instances, %llu discarded%s",
 	       (unsigned long long)c.calls, (unsigned long long)c.wrapped,
 	       ss_dev, (unsigned long long)c.passed,
 	       (unsigned long long)c.bytes,
@@ -455,6 +456,7 @@ __attribute__((destructor)) static void ss_destructor(void)
 	       (unsigned long long)c.reread,
 	       (unsigned long long)c.padded,
 	       (unsigned long long)c.instances,
+	       (unsigned long long)c.discarded,
 	       ss_nodev ? " (no device: everything passed through)" : "");
 	ss_say("device: pages_stolen %llu pages_copied %llu (policy %llu dirty %llu mapped %llu large_folio %llu partial %llu small %llu other %llu) bytes_in_sendfile %llu bytes_in_write %llu bytes_out_splice %llu bytes_out_read %llu",
 	       (unsigned long long)sum.pages_stolen,
@@ -678,9 +680,24 @@ static uint64_t ss_drain(struct ss_thread *t)
 }
 
 /*
+ * The instance could not be emptied (a read of it failed): bytes may be
+ * left in it, which must never reach a pipe ahead of a later call's.
+ * Close it; the next call opens a new one.  Called with signals blocked
+ * (ss_block()), so no handler can be holding ss_lock.
+ */
+static void ss_discard(struct ss_thread *t)
+{
+	pthread_mutex_lock(&ss_lock);
+	ss_close_locked(t, 1);
+	pthread_mutex_unlock(&ss_lock);
+	ss_add(discarded, 1);
+}
+
+/*
  * Policy copy packs bytes back to back in the instance's pages, going on
  * where the last bytes ended (t->tail).  Pad it so that the next byte
  * lands at @pos's offset in its page; the padding is read out at once.
+ * Returns -1 when it had to discard the instance (see ss_discard()).
  */
 static int ss_align(struct ss_thread *t, loff_t pos)
 {
@@ -702,9 +719,11 @@ static int ss_align(struct ss_thread *t, loff_t pos)
 		/* cannot happen (the instance is empty); stop tracking */
 		t->track = 0;
 	}
-	if (ss_drain(t) != (n > 0 ? (uint64_t)n : 0))
-		t->track = 0;
 	ss_add(padded, pad);
+	if (ss_drain(t) != (n > 0 ? (uint64_t)n : 0)) {
+		ss_discard(t);
+		return -1;
+	}
 	return 0;
 }
 
@@ -907,6 +926,12 @@ static ssize_t ss_move(int in, loff_t *offp, int out, size_t len,
 	in_flags = fcntl(in, F_GETFL);
 	if (in_flags < 0 || (in_flags & (O_DIRECT | O_PATH)))
 		return SS_PASS;	/* O_DIRECT data is copied anyway */
+	/*
+	 * A file that cannot seek (nonseekable_open(), FUSE streams): the
+	 * real call reads at its position, the instance path cannot.
+	 */
+	if (lseek(in, 0, SEEK_CUR) < 0)
+		return SS_PASS;
 	pipe_size = fcntl(out, F_GETPIPE_SZ);
 	if (pipe_size <= 0)
 		return SS_PASS;	/* not a pipe */
@@ -966,7 +991,8 @@ static ssize_t ss_move(int in, loff_t *offp, int out, size_t len,
 		 * replaced: take the file position and the instance now.
 		 */
 		ss_block(&m);
-		dev = t->fd;
+		/* (another thread may have closed or reused t->fd meanwhile) */
+		dev = ss_instance_blocked(t, pipe_size);
 		if (dev < 0) {
 			ss_unblock(&m);
 			return SS_PASS;	/* the real call checks and waits */
@@ -997,7 +1023,13 @@ static ssize_t ss_move(int in, loff_t *offp, int out, size_t len,
 			x = t->cap - SS_CAP_MARK;
 		if (x > SS_MAX_RW)
 			x = SS_MAX_RW;
-		ss_align(t, o);
+		if (ss_align(t, o)) {
+			dev = ss_instance_blocked(t, pipe_size);
+			if (dev < 0) {
+				ss_unblock(&m);
+				return SS_PASS;
+			}
+		}
 
 		/* file -> instance */
 		pos = o;
@@ -1036,8 +1068,9 @@ static ssize_t ss_move(int in, loff_t *offp, int out, size_t len,
 			drained = ss_drain(t);
 			ss_add(short_moves, 1);
 			ss_add(reread, drained);
+			/* (a read of the instance failed: never reuse it) */
 			if (drained != (uint64_t)(r - sent))
-				t->track = 0;	/* cannot happen */
+				ss_discard(t);
 			if (sent) {
 				ss_add(bytes, sent);
 				ret = sent;
