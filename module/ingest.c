@@ -210,8 +210,9 @@ static size_t sp_buf_folio_offset(const struct pipe_buffer *buf)
  *
  * Context: Called with @pipe locked.
  * Return: 1 when the tail buffer's folio is not large (whatever @limit);
- * for a large folio the number of buffers, or 0 when they don't hold the
- * whole folio or it exceeds @limit bytes.
+ * for a large page-cache folio the number of buffers, or 0 when they
+ * don't hold the whole folio or it exceeds @limit bytes; 0 for any other
+ * large folio.
  */
 static unsigned int sp_folio_run(struct pipe_inode_info *pipe, size_t limit)
 {
@@ -222,7 +223,13 @@ static unsigned int sp_folio_run(struct pipe_inode_info *pipe, size_t limit)
 
 	if (!folio_test_large(folio))
 		return 1;
-	if (size > limit)
+	/*
+	 * Only page-cache folios are taken whole.  An anonymous large folio
+	 * (vmsplice(2) with SPLICE_F_GIFT) is never stolen by the kernel
+	 * itself, and dropping the other buffers' references would let its
+	 * page_count() == 1 test pass.
+	 */
+	if (size > limit || folio_test_anon(folio) || !folio_mapping(folio))
 		return 0;
 	for (slot = pipe->tail; pos < size && slot != pipe->head; slot++) {
 		buf = sp_pipe_buf(pipe, slot);
@@ -268,11 +275,12 @@ static int sp_expected_refs(struct folio *folio, unsigned int nbufs)
  *	%SP_PAGES_STOLEN is returned); left alone for the earlier verdicts
  *
  * In order: the copy policy; a buffer under half a page; a folio that is
- * mapped, maybe DMA-pinned, dirty or under writeback; a large folio that
- * the pipe does not hold whole within @limit (sp_folio_run()); a folio
- * with more references than sp_expected_refs() allows.  The checks are made without
- * the folio lock and only classify: the owner's try_steal, under the folio
- * lock, decides, and sp_steal_run() copies when it refuses.
+ * mapped, maybe DMA-pinned, dirty or under writeback; a shmem folio; a
+ * large folio that the pipe does not hold whole within @limit
+ * (sp_folio_run()); a folio with more references than sp_expected_refs()
+ * allows.  The checks are made without the folio lock and only classify:
+ * the owner's try_steal, under the folio lock, decides, and
+ * sp_steal_run() copies when it refuses.
  *
  * Context: Called with @pipe locked and @sp->lock held.
  * Return: %SP_PAGES_STOLEN when stealing may be tried, else the
@@ -297,6 +305,13 @@ static enum sp_stat sp_steal_verdict(const struct sp_instance *sp,
 		return SP_COPIED_DIRTY;
 	if (folio_test_writeback(folio))
 		return SP_COPIED_WRITEBACK;
+	/*
+	 * A shmem folio's data lives only in the page cache: taking a clean
+	 * one out would leave a hole in the file.  tmpfs keeps them dirty,
+	 * so this is a guard, not a path that is taken.
+	 */
+	if (folio_test_swapbacked(folio) && !folio_test_anon(folio))
+		return SP_COPIED_NOT_STEALABLE;
 	*run = sp_folio_run(pipe, limit);
 	if (!*run)
 		return SP_COPIED_LARGE_FOLIO;
@@ -464,6 +479,9 @@ static ssize_t sp_take(struct sp_instance *sp, struct pipe_inode_info *pipe,
 		return got ? got : -ENOMEM;
 	}
 	why = sp_steal_verdict(sp, pipe, limit, &run);
+	/* Confirm only what is taken: all of a run to steal, else one. */
+	if (why != SP_PAGES_STOLEN)
+		run = 1;
 	for (i = 0; i < run; i++) {
 		ret = pipe_buf_confirm(pipe, sp_pipe_buf(pipe, pipe->tail + i));
 		if (ret)
