@@ -27,8 +27,6 @@
 #   TESTS="prog1 prog2"   run only these test programs (default: all that
 #                         `make -C selftests list-tests` prints)
 #   FS="xfs ext4 tmpfs"   run the tests on these filesystems, in this order
-#   ONCE="prog1 prog2"    of the test programs, these run on the first
-#                         filesystem of FS only (default: none)
 #   STABLEPIPE_KVM=1      use KVM (-accel kvm -cpu host) instead of TCG
 #   STABLEPIPE_CACHE=DIR  downloads and unpacked kernels
 #                         (default /var/cache/stablepipe)
@@ -68,7 +66,6 @@ VM_TIMEOUT=${VM_TIMEOUT:-1200}
 TEST_TIMEOUT=${TEST_TIMEOUT:-$(sed -n 's/^timeout=\([0-9]*\)$/\1/p' \
 	"$REPO/selftests/settings" 2>/dev/null | grep . || echo 600)}
 TESTS=${TESTS:-}
-ONCE=${ONCE:-}
 FS=${FS:-xfs ext4 tmpfs}
 STABLEPIPE_KVM=${STABLEPIPE_KVM:-0}
 CACHE=${STABLEPIPE_CACHE:-/var/cache/stablepipe}
@@ -220,10 +217,6 @@ build_selftests() {
 	else
 		SELECTED=("${all[@]}")
 	fi
-	for t in $ONCE; do
-		[[ " ${all[*]} " == *" $t "* ]] ||
-			die "ONCE: no test program $t (there are: ${all[*]})"
-	done
 	for t in "${SELECTED[@]}"; do
 		INITRAMFS_FILES+=("$dir/$t|selftests/$t")
 	done
@@ -282,7 +275,6 @@ write_conf() {
 	DISKS='${DISKS# }'
 	FS='$FS'
 	TESTS='${SELECTED[*]}'
-	ONCE='$ONCE'
 	TEST_TIMEOUT=$TEST_TIMEOUT
 	CONF
 }

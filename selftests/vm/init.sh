@@ -6,7 +6,6 @@
 #   DISKS         "FS:DEV ..." scratch disks, e.g. "xfs:vda ext4:vdb"
 #   FS            filesystems to test on, in order (xfs ext4 tmpfs)
 #   TESTS         test programs in /selftests to run on each of them
-#   ONCE          those of TESTS to run on the first filesystem only
 #   TEST_TIMEOUT  seconds one test program may run (0: no limit)
 # Everything the tests print goes to the console and to /dev/ttyS1, which
 # the host reads for the results (kernel messages can break up lines on
@@ -16,7 +15,7 @@ export PATH
 KO=/stablepipe.ko
 RESULTS=/dev/ttyS1
 
-MODE=check DISKS='' FS='' TESTS='' ONCE='' TEST_TIMEOUT=0
+MODE=check DISKS='' FS='' TESTS='' TEST_TIMEOUT=0
 # shellcheck disable=SC1091 # written by check.sh
 . /etc/stablepipe.conf
 
@@ -137,13 +136,10 @@ check() {
 	for fs in $FS; do
 		mounted "$fs" || continue
 		[ $first = 1 ] || { sync; echo 3 >/proc/sys/vm/drop_caches; }
+		first=0
 		for prog in $TESTS; do
-			case " $ONCE " in
-			*" $prog "*) [ $first = 1 ] || continue ;;
-			esac
 			run_prog "$fs" "$prog"
 		done
-		first=0
 	done
 	teardown
 	kmemleak_scan
