@@ -174,8 +174,10 @@ use_dkms_module() {
 	INITRAMFS_FILES+=("$ko|stablepipe.ko")
 }
 
-# check_dkms_loaded: with --dkms, the VM must have run the DKMS-built
-# module: the srcversion it reported must be that of DKMS_KO.
+# check_dkms_loaded: with --dkms the initramfs carries DKMS_KO as its only
+# stablepipe.ko.  The srcversion (a hash of the module's sources) that the
+# VM reported for the loaded module must be DKMS_KO's: a module built from
+# other sources, or none, fails.
 check_dkms_loaded() {
 	local want got
 	[ -n "$DKMS_KO" ] || return 0
