@@ -41,19 +41,12 @@ export VM_TIMEOUT=${VM_TIMEOUT:-3000}
 # diskbuffer_seed_test.sh 268 s), which would push a cold make test past
 # CI's 90 minutes.  They drive the module through the same paths as the
 # module's own tests, and check-all runs them on every filesystem of every
-# kernel.  TESTS= (or DEBUG_TOOLS_TESTS=1) runs them here too.
-TOOLS_TESTS="stablesplice_test diskbuffer_test.sh diskbuffer_seed_test.sh bench_test.sh"
+# kernel.  TESTS= (or DEBUG_TOOLS_TESTS=1) runs them here too; which they
+# are is TOOLS_TESTS in selftests/Makefile.
 if [ -z "${TESTS:-}" ] && [ "${DEBUG_TOOLS_TESTS:-0}" != 1 ]; then
-	all=$(make -s --no-print-directory -C "$REPO/selftests" list-tests) ||
-		die "make -C selftests list-tests failed"
-	TESTS=
-	for t in $all; do
-		case " $TOOLS_TESTS " in
-		*" $t "*) ;;
-		*) TESTS="$TESTS $t" ;;
-		esac
-	done
-	export TESTS=${TESTS# }
+	TESTS=$(make -s --no-print-directory -C "$REPO/selftests" list-module-tests) ||
+		die "make -C selftests list-module-tests failed"
+	export TESTS
 fi
 # Unknown name=value kernel parameters become init's environment, which
 # the tests inherit.
