@@ -3,19 +3,21 @@
 # make                 module for the running kernel, and the userspace tools
 # make KDIR=DIR        module for the kernel build directory DIR
 # make check           the whole test suite in a QEMU VM, one kernel;
-#                      KERNEL=6.1|6.12|7.2 (selftests/vm/kernels.conf)
+#                      KERNEL=bookworm|bookworm-backports|trixie-backports|sid
+#                      (selftests/vm/kernels.conf: each suite's newest kernel)
 # make check-all       make check on every kernel of kernels.conf, one summary
 # make check-dkms      make check with the module that DKMS built and
 #                      installed (make dkms-test first), not the tree's:
 #                      lifecycle, semantics_test and stability_test on XFS
-# make check-debug     the reliability lane: the whole suite, stress, fault
+# make check-debug     the reliability lane: the module's tests, stress, fault
 #                      injection, on a KASAN/lockdep/kmemleak kernel built
 #                      once from linux-source-6.1 (selftests/vm/check-debug.sh)
+# make deadline-test   make test's deadline stops a hung VM and still sums up
 # make demo            the demonstration, in a QEMU VM
-# make test            every gate and every test, as CI runs them: lint,
-#                      dkms-test, check-dkms, deb-test, check-all,
-#                      check-debug
-#                      (scripts/test-all.sh)
+# make test            every gate and every test, as CI runs them, two at a
+#                      time, under a deadline: lint, dkms-test, check-dkms,
+#                      deb-test, check on each kernel, check-debug,
+#                      deadline-test (scripts/test-all.sh)
 #
 KDIR ?= /lib/modules/$(shell uname -r)/build
 CC ?= cc
@@ -48,6 +50,9 @@ check-debug:
 test:
 	scripts/test-all.sh
 
+deadline-test:
+	scripts/deadline-test.sh
+
 demo:
 	selftests/vm/check.sh --demo
 
@@ -57,6 +62,6 @@ clean:
 	$(MAKE) -C selftests clean
 
 .PHONY: all module userspace selftests check check-all check-dkms check-debug \
-	test demo clean
+	test deadline-test demo clean
 include bench.mk
 include packaging.mk

@@ -33,27 +33,8 @@ ktap_end() {
 }
 
 # ---- packages ----------------------------------------------------------------
-is_installed() {
-	[ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = installed ]
-}
-
-# ensure_packages PKG...: apt-get install whichever is missing (as root).
-# Waits for the dpkg lock: other scripts may be installing at the same time.
-ensure_packages() {
-	local p missing=()
-	for p in "$@"; do
-		is_installed "$p" || missing+=("$p")
-	done
-	[ ${#missing[@]} -eq 0 ] && return 0
-	[ "$(id -u)" = 0 ] ||
-		die "missing packages (run as root, or install them): ${missing[*]}"
-	say "installing ${missing[*]}"
-	apt-get -q -o DPkg::Lock::Timeout=600 update >/dev/null ||
-		die "apt-get update failed"
-	DEBIAN_FRONTEND=noninteractive apt-get -q -y -o DPkg::Lock::Timeout=600 \
-		install --no-install-recommends "${missing[@]}" >/dev/null ||
-		die "apt-get install ${missing[*]} failed"
-}
+# shellcheck source-path=SCRIPTDIR source=packages.sh
+. "$SP_REPO/scripts/packages.sh"
 
 # headers_kver: the kernel release whose headers linux-headers-amd64 installs
 # (Debian 12: 6.1.0-N-amd64), or $STABLEPIPE_KVER when set.

@@ -14,6 +14,11 @@
 # `make dkms-install` or stablepipe-dkms package is left alone.  The
 # DKMS-built module is kept as build/dkms/KVER/stablepipe.ko, and its path
 # printed as "# dkms_ko: PATH" for the VM harness.
+#
+# Then the declared range (Linux 6.1 and later): against the headers of an
+# older kernel, bullseye's 5.10 (OLD_SUITE; downloaded into the cache, not
+# installed), dkms build must skip the module (BUILD_EXCLUSIVE_KERNEL, exit
+# 77) and a plain `make module` must stop with a message naming the range.
 set -u -o pipefail
 # shellcheck source-path=SCRIPTDIR source=common.sh
 . "$(dirname "$0")/common.sh"
@@ -58,7 +63,7 @@ run_step() {
 	return 1
 }
 
-ktap_plan 13
+ktap_plan 16
 say "stablepipe $V, DKMS for $KVER ($(dkms --version 2>/dev/null))"
 : >"$WORK/dkms.log"
 t0=$(date +%s)
@@ -177,6 +182,71 @@ if [ $added -eq 0 ]; then
 	fi
 else
 	skip "dkms remove --all" "nothing added"
+fi
+
+# old_headers: "KVER KDIR" of OLD_SUITE's kernel headers, fetched by the VM
+# harness's kernels.sh into the cache (headers only).
+OLD_SUITE=${OLD_SUITE:-bullseye}
+old_headers() {
+	(
+		HERE=$SP_REPO/selftests/vm CACHE=$SP_CACHE
+		export FETCH_IMAGE=0
+		# shellcheck source-path=SCRIPTDIR source=../selftests/vm/lib.sh
+		. "$HERE/lib.sh"
+		# shellcheck source-path=SCRIPTDIR source=../selftests/vm/kernels.sh
+		. "$HERE/kernels.sh"
+		mkdir -p "$CACHE"
+		CACHE=$(cd "$CACHE" && pwd -P)
+		(
+			flock 9
+			fetch_suite "$OLD_SUITE" amd64 >&2
+			echo "$KVER $KDIR"
+		) 9>"$CACHE/.lock"
+	)
+}
+
+if old=$(old_headers) && read -r OLD_KVER OLD_KDIR <<<"$old" &&
+	[ -f "$OLD_KDIR/Makefile" ]; then
+	say "$OLD_SUITE's kernel: $OLD_KVER ($OLD_KDIR)"
+	: >"$WORK/old.log"
+	sp_dkms add -m stablepipe -v "$V" >/dev/null 2>&1
+	mok_signing_key=$WORK/mok.key mok_certificate=$WORK/mok.pub \
+	dkms --sourcetree "$WORK/src" --dkmstree "$WORK/dkms" \
+		--installtree "$WORK/lib" --no-depmod build -m stablepipe -v "$V" \
+		-k "$OLD_KVER" --kernelsourcedir "$OLD_KDIR" >"$WORK/old.log" 2>&1
+	rc=$?
+	diag <"$WORK/old.log"
+	if [ $rc -eq 77 ] && grep -q 'BUILD_EXCLUSIVE' "$WORK/old.log" &&
+		[ -z "$(find "$WORK/dkms/stablepipe" -name 'stablepipe.ko*' 2>/dev/null)" ]; then
+		ok "dkms build -k $OLD_KVER: skipped (BUILD_EXCLUSIVE_KERNEL, exit 77)"
+	else
+		not_ok "dkms build -k $OLD_KVER: skipped (BUILD_EXCLUSIVE_KERNEL, exit 77; got $rc)"
+	fi
+	sp_dkms remove -m stablepipe -v "$V" --all >/dev/null 2>&1
+	rm -rf "$WORK/old-tree"
+	copy_sources "$WORK/old-tree" Kbuild VERSION module uapi
+	# CC=gcc: the host's; the module's Kbuild refuses before compiling
+	make -C "$OLD_KDIR" M="$WORK/old-tree" CC=gcc modules \
+		>"$WORK/old-make.log" 2>&1
+	rc=$?
+	grep -m1 'stablepipe supports' "$WORK/old-make.log" | diag
+	if [ $rc -ne 0 ] &&
+		grep -q "stablepipe supports Linux 6.1 and later, not 5.10" "$WORK/old-make.log"; then
+		ok "the module build for $OLD_KVER stops, naming the supported range"
+	else
+		not_ok "the module build for $OLD_KVER stops, naming the supported range"
+		tail -n 20 "$WORK/old-make.log" | diag
+	fi
+	if grep -q 'BUILD_EXCLUSIVE_KERNEL=.*6' "$WORK/src/stablepipe-$V/dkms.conf"; then
+		ok "the installed dkms.conf declares the range"
+	else
+		not_ok "the installed dkms.conf declares the range"
+	fi
+else
+	for n in "dkms build -k OLD: skipped" "the module build for OLD stops" \
+		 "the installed dkms.conf declares the range"; do
+		not_ok "$n (cannot fetch $OLD_SUITE's kernel headers)"
+	done
 fi
 
 say "dkms-test took $(( $(date +%s) - t0 ))s; log: $WORK/dkms.log"

@@ -55,7 +55,7 @@ REPO=$(cd "$HERE/../.." && pwd -P)
 # shellcheck source=report.sh
 . "$HERE/report.sh"	# for KERNEL_REPORT
 
-KERNEL=${KERNEL:-6.1}
+KERNEL=${KERNEL:-bookworm}
 VM_MEM=${VM_MEM:-3072}
 BENCH_TIMEOUT=${BENCH_TIMEOUT:-5400}
 BENCH_FS=${BENCH_FS:-xfs ext4 tmpfs}

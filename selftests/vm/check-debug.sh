@@ -33,7 +33,7 @@ REPO=$(cd "$HERE/../.." && pwd -P)
 
 STRESS_SECONDS=${STRESS_SECONDS:-40}
 [[ $STRESS_SECONDS =~ ^[0-9]+$ ]] || die "STRESS_SECONDS=$STRESS_SECONDS is not a number"
-export KERNELS_CONF=$HERE/kernels-debug.conf KERNEL=6.1-debug
+export KERNELS_CONF=$HERE/kernels-debug.conf KERNEL=debug
 export VM_MEM=${VM_MEM:-2048}
 export VM_TIMEOUT=${VM_TIMEOUT:-3000}
 # The userspace tools' tests are left out: under KASAN they took 12 of

@@ -4,7 +4,9 @@
 # stablepipe VM test harness: `make check` runs this, `make demo` runs it
 # with --demo, `make check-all` with --all. It builds the module (W=1 C=1)
 # and the selftests, boots a Debian kernel under QEMU (TCG) with a busybox
-# initramfs, runs the tests there on XFS, ext4 and tmpfs, and sums up. The
+# initramfs, runs the tests there on XFS, ext4 and tmpfs (those whose
+# result depends on the filesystem on each, the others on the first: see
+# FS_TESTS in selftests/Makefile), and sums up. The
 # very last line is "N passed, N failed"; the exit status is 0 only if
 # nothing failed.
 #
@@ -18,15 +20,22 @@
 #           `make dkms-install` load
 #
 # Settings (environment):
-#   KERNEL=6.1            which kernel to boot: a name from kernels.conf
-#   KERNELS="6.1 7.2"     with --all: only these kernels (default: all)
+#   KERNEL=bookworm       which kernel to boot: a name from kernels.conf
+#   KERNELS="bookworm sid"  with --all: only these kernels (default: all)
 #   VM_MEM=1024           VM memory, MiB
 #   VM_TIMEOUT=1200       seconds before the whole VM run is killed
 #   TEST_TIMEOUT=600      seconds one test program may run (0: no limit;
 #                         default: timeout= in selftests/settings, or 600)
 #   TESTS="prog1 prog2"   run only these test programs (default: all that
 #                         `make -C selftests list-tests` prints)
-#   FS="xfs ext4 tmpfs"   run the tests on these filesystems, in this order
+#   FS="xfs ext4 tmpfs"   run the tests on these filesystems, in this order:
+#                         `make -C selftests list-fs-tests` on each, the
+#                         others on the first only
+#   TOOLS_FS="xfs"        the userspace tools' tests (list-tools-tests)
+#                         only on these of FS (default: all of FS)
+#   ALL_FS=1              every test on every filesystem of FS
+#   VM_OUT=DIR            where the run's files go (default build/vm;
+#                         --dkms: build/vm-dkms): DIR/KVER/...
 #   STABLEPIPE_KVM=1      use KVM (-accel kvm -cpu host) instead of TCG
 #   STABLEPIPE_CACHE=DIR  downloads and unpacked kernels
 #                         (default /var/cache/stablepipe)
@@ -59,7 +68,7 @@ REPO=$(cd "$HERE/../.." && pwd -P)
 # shellcheck source=report.sh
 . "$HERE/report.sh"
 
-KERNEL=${KERNEL:-6.1}
+KERNEL=${KERNEL:-bookworm}
 VM_MEM=${VM_MEM:-1024}
 VM_TIMEOUT=${VM_TIMEOUT:-1200}
 # default: kselftest's selftests/settings "timeout=N", else 600
@@ -67,6 +76,9 @@ TEST_TIMEOUT=${TEST_TIMEOUT:-$(sed -n 's/^timeout=\([0-9]*\)$/\1/p' \
 	"$REPO/selftests/settings" 2>/dev/null | grep . || echo 600)}
 TESTS=${TESTS:-}
 FS=${FS:-xfs ext4 tmpfs}
+TOOLS_FS=${TOOLS_FS:-$FS}
+ALL_FS=${ALL_FS:-0}
+VM_OUT=${VM_OUT:-}
 STABLEPIPE_KVM=${STABLEPIPE_KVM:-0}
 CACHE=${STABLEPIPE_CACHE:-/var/cache/stablepipe}
 VM_APPEND=${VM_APPEND:-}
@@ -81,6 +93,7 @@ MODULE_SOURCES=(Kbuild VERSION module uapi)
 
 MODE=check
 DKMS_KO=
+FS_TESTS=() TOOLS_TESTS=()
 EXTRA_PASS=0 EXTRA_FAIL=0 EXTRA_FAILURES=
 INITRAMFS_FILES=()
 SELECTED=()
@@ -105,6 +118,9 @@ check_settings() {
 		esac
 		case $seen in *" $fs "*) die "FS: $fs twice" ;; esac
 		seen="$seen$fs "
+	done
+	for fs in $TOOLS_FS; do
+		case $seen in *" $fs "*) ;; *) die "TOOLS_FS: $fs is not in FS ($FS)" ;; esac
 	done
 }
 
@@ -192,7 +208,8 @@ check_dkms_loaded() {
 }
 
 # build_selftests: build the test programs statically; select those that
-# `make list-tests` prints (filtered by TESTS).
+# `make list-tests` prints (filtered by TESTS). One build at a time: runs
+# of check.sh for other kernels may share the tree.
 build_selftests() {
 	local dir=$REPO/selftests list t all=()
 	if [ ! -f "$dir/Makefile" ]; then
@@ -200,7 +217,10 @@ build_selftests() {
 		return 0
 	fi
 	say "building the selftests"
-	make -C "$dir" LDFLAGS=-static all || die "building the selftests failed"
+	flock "$dir/.build.lock" make -C "$dir" LDFLAGS=-static all ||
+		die "building the selftests failed"
+	mapfile -t FS_TESTS < <(make -s --no-print-directory -C "$dir" list-fs-tests)
+	mapfile -t TOOLS_TESTS < <(make -s --no-print-directory -C "$dir" list-tools-tests)
 	if ! list=$(make -s --no-print-directory -C "$dir" list-tests); then
 		warn "make -C selftests list-tests failed: no test programs"
 		return 0
@@ -270,15 +290,37 @@ make_disks() {
 	done
 }
 
+# fs_tests FS FIRST: the programs of SELECTED to run on FS, FIRST=1 for
+# the first filesystem: every program there; on the others only those of
+# FS_TESTS (all with ALL_FS=1), and the tools' tests only on TOOLS_FS.
+fs_tests() {
+	local fs=$1 first=$2 t out=()
+	for t in "${SELECTED[@]}"; do
+		if [[ " ${TOOLS_TESTS[*]} " == *" $t "* ]] &&
+			[[ " $TOOLS_FS " != *" $fs "* ]]; then
+			continue
+		fi
+		if [ "$first" = 1 ] || [ "$ALL_FS" = 1 ] ||
+			[[ " ${FS_TESTS[*]} " == *" $t "* ]]; then
+			out+=("$t")
+		fi
+	done
+	printf '%s\n' "${out[*]}"
+}
+
 write_conf() {
+	local fs first=1
 	CONF=$BUILD/stablepipe.conf
 	cat >"$CONF" <<-CONF
 	MODE=$MODE
 	DISKS='${DISKS# }'
 	FS='$FS'
-	TESTS='${SELECTED[*]}'
 	TEST_TIMEOUT=$TEST_TIMEOUT
 	CONF
+	for fs in $FS; do
+		printf "TESTS_%s='%s'\n" "$fs" "$(fs_tests "$fs" $first)" >>"$CONF"
+		first=0
+	done
 }
 
 boot_vm() {
@@ -397,7 +439,11 @@ main() {
 	fi
 	ensure_packages "${HOST_PACKAGES[@]}"
 	kernel_select "$KERNEL"
-	BUILD=$REPO/build/vm/$KVER
+	if [ -z "$VM_OUT" ]; then
+		VM_OUT=$REPO/build/vm
+		[ "$MODE" = dkms ] && VM_OUT=$REPO/build/vm-dkms
+	fi
+	BUILD=$VM_OUT/$KVER
 	MODDIR=$BUILD/module
 	CONSOLE_LOG=$BUILD/console.log
 	RESULTS_LOG=$BUILD/results.log

@@ -1,9 +1,11 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# The stablepipe debug kernel: Debian's linux-source-6.1 with
-# `make defconfig kvm_guest.config` and the fragment debug.config (KASAN,
-# lockdep, kmemleak, fault injection, ...), built once and cached. The VM
+# The stablepipe debug kernel: Debian's linux-source-6.1 configured from
+# `make allnoconfig` with two fragments, minimal.config (what the test VM
+# needs: virtio disks, XFS, ext4, tmpfs, serial console, ...) and
+# debug.config (KASAN, lockdep, kmemleak, fault injection, ...), as
+# WireGuard's harness builds its kernels; built once and cached. The VM
 # harness boots it for `make check-debug` (kernels.conf: fetch "debug").
 #
 # usage: selftests/vm/debug-kernel.sh [--print | --path | --key]
@@ -13,9 +15,12 @@
 #   --path   print the cache directory of the current key (no build)
 #   --key    print the key (no build)
 #
-# The cache: $STABLEPIPE_CACHE/debug-kernel/KEY, where KEY is the version
-# of the linux-source-6.1 package and a hash of debug.config, of the
-# recipe below and of the compiler's version. A directory is complete when
+# The cache: $STABLEPIPE_CACHE/debug-kernel/KEY, where KEY is the kernel's
+# major version (6.1) and a hash of the two fragments, of the recipe below
+# and of the compiler's major version: not the linux-source-6.1 package's
+# version, so that a Debian point release (a new 6.1.y) does not cost a
+# rebuild; the lane tests the module, not the 6.1.y. The version that was
+# built is in KEY/source-version. A directory is complete when
 # it holds "done"; an incomplete one (an interrupted build) is rebuilt.
 # Directories of other keys are removed after a successful build.
 # Inside: src/ (the unpacked source), build/ (O=, the tree modules are
@@ -38,27 +43,27 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 CACHE=${STABLEPIPE_CACHE:-/var/cache/stablepipe}
 JOBS=${JOBS:-$(nproc)}
 NICE=${NICE:-10}
-SRC_PKG=linux-source-6.1
-SRC_TAR=/usr/src/linux-source-6.1.tar.xz
-FRAGMENT=$HERE/debug.config
+SRC_VERSION=6.1
+SRC_PKG=linux-source-$SRC_VERSION
+SRC_TAR=/usr/src/linux-source-$SRC_VERSION.tar.xz
+FRAGMENTS=("$HERE/minimal.config" "$HERE/debug.config")
 # bump when the recipe (the build steps below) changes
-RECIPE=1
+RECIPE=2
 BUILD_PACKAGES=("$SRC_PKG" build-essential bc flex bison libelf-dev libssl-dev
 	kmod cpio xz-utils)
 
 debug_key() {
-	local ver sum
-	ver=$(dpkg-query -W -f='${Version}' "$SRC_PKG" 2>/dev/null) ||
-		die "$SRC_PKG is not installed (apt-get install $SRC_PKG)"
-	sum=$({ cat "$FRAGMENT"; echo "recipe=$RECIPE"; gcc --version | head -n1; } |
-		sha256sum | cut -c1-12)
-	printf '%s-%s\n' "$ver" "$sum"
+	local sum
+	command -v gcc >/dev/null || ensure_packages build-essential
+	sum=$({ cat "${FRAGMENTS[@]}"; echo "recipe=$RECIPE"
+		echo "gcc $(gcc -dumpversion)"; } | sha256sum | cut -c1-12)
+	printf '%s-%s\n' "$SRC_VERSION" "$sum"
 }
 
-# check_fragment CONFIG: every setting of the fragment made it into CONFIG
-# (olddefconfig drops what it cannot satisfy, silently).
+# check_fragment CONFIG FRAGMENT: every setting of FRAGMENT made it into
+# CONFIG (olddefconfig drops what it cannot satisfy, silently).
 check_fragment() {
-	local config=$1 line name bad=0 want have
+	local config=$1 fragment=$2 line name bad=0 want have
 	while IFS= read -r line; do
 		case $line in
 		CONFIG_*=*) name=${line%%=*} want=$line ;;
@@ -68,11 +73,11 @@ check_fragment() {
 		have=$(grep -E "^($name=|# $name is not set)" "$config" || true)
 		case $have in "# $name is not set") have= ;; esac
 		if [ "$have" != "$want" ]; then
-			warn "debug.config: ${want:-# $name is not set}, but .config has '${have:-not set}'"
+			warn "${fragment##*/}: ${want:-# $name is not set}, but .config has '${have:-not set}'"
 			bad=1
 		fi
-	done <"$FRAGMENT"
-	[ $bad = 0 ] || die "debug.config does not apply (see above)"
+	done <"$fragment"
+	[ $bad = 0 ] || die "${fragment##*/} does not apply (see above)"
 }
 
 # timed NAME COMMAND...: run COMMAND, record its duration in DIR/times.
@@ -97,15 +102,20 @@ build() {
 	: >"$DIR/times"
 	timed unpack tar -xf "$SRC_TAR" -C "$DIR"
 	mv "$DIR/linux-source-6.1" "$DIR/src"
+	dpkg-query -W -f='${Version}\n' "$SRC_PKG" >"$DIR/source-version"
+	# allnoconfig, with the fragments as the values to start from
+	cat "${FRAGMENTS[@]}" >"$DIR/build/fragments.config"
 	{
-		make -C "$DIR/src" O="$DIR/build" defconfig kvm_guest.config
-		"$DIR/src/scripts/kconfig/merge_config.sh" -m -O "$DIR/build" \
-			"$DIR/build/.config" "$FRAGMENT"
+		make -C "$DIR/src" O="$DIR/build" \
+			KCONFIG_ALLCONFIG="$DIR/build/fragments.config" allnoconfig
 		make -C "$DIR/build" olddefconfig
 	} >"$DIR/build.log" 2>&1 || die "configuring failed (log: $DIR/build.log)"
-	check_fragment "$DIR/build/.config"
-	# bzImage, then the modules of defconfig (few): `make modules` is what
-	# writes Module.symvers, which modpost needs for an external module
+	for f in "${FRAGMENTS[@]}"; do
+		check_fragment "$DIR/build/.config" "$f"
+	done
+	# bzImage, then `make modules` (there are none: everything the VM
+	# needs is built in), which writes the Module.symvers that modpost
+	# needs for an external module
 	timed bzImage kmake bzImage >>"$DIR/build.log" 2>&1 ||
 		{ tail -n 30 "$DIR/build.log"; die "make bzImage failed (log: $DIR/build.log)"; }
 	timed modules kmake modules >>"$DIR/build.log" 2>&1 ||

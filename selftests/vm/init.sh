@@ -5,7 +5,7 @@
 #   MODE          check | demo
 #   DISKS         "FS:DEV ..." scratch disks, e.g. "xfs:vda ext4:vdb"
 #   FS            filesystems to test on, in order (xfs ext4 tmpfs)
-#   TESTS         test programs in /selftests to run on each of them
+#   TESTS_<fs>    the test programs in /selftests to run on <fs>
 #   TEST_TIMEOUT  seconds one test program may run (0: no limit)
 # Everything the tests print goes to the console and to /dev/ttyS1, which
 # the host reads for the results (kernel messages can break up lines on
@@ -15,7 +15,7 @@ export PATH
 KO=/stablepipe.ko
 RESULTS=/dev/ttyS1
 
-MODE=check DISKS='' FS='' TESTS='' TEST_TIMEOUT=0
+MODE=check DISKS='' FS='' TEST_TIMEOUT=0
 # shellcheck disable=SC1091 # written by check.sh
 . /etc/stablepipe.conf
 
@@ -131,13 +131,20 @@ kmemleak_scan() {
 
 check() {
 	mount_all
+	# scripts/deadline-test.sh: a VM that never finishes, on purpose
+	if [ "${STABLEPIPE_VM_HANG:-0}" = 1 ]; then
+		echo "# STABLEPIPE_VM_HANG=1: hanging"
+		while :; do sleep 3600; done
+	fi
 	run_lifecycle
 	first=1
 	for fs in $FS; do
 		mounted "$fs" || continue
 		[ $first = 1 ] || { sync; echo 3 >/proc/sys/vm/drop_caches; }
 		first=0
-		for prog in $TESTS; do
+		progs=''
+		eval "progs=\${TESTS_$fs:-}"
+		for prog in $progs; do
 			run_prog "$fs" "$prog"
 		done
 	done

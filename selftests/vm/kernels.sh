@@ -36,13 +36,13 @@ kernel_select() {
 	line=$(awk -v k="$name" '$1 == k && $1 !~ /^#/' "$KERNELS_CONF")
 	[ -n "$line" ] || die "KERNEL=$name is not in $KERNELS_CONF (known: $(
 		kernel_names | paste -sd ' '))"
-	read -r _ fetch suite flavour build _ <<<"$line"
+	read -r _ fetch suite flavour build sparse _ <<<"$line"
 	[ -n "$build" ] || die "kernels.conf: KERNEL=$name: the line needs 5 columns"
 	declare -F "fetch_$fetch" >/dev/null ||
 		die "kernels.conf: KERNEL=$name: no function fetch_$fetch in kernels.sh"
 	declare -F "build_${build%%:*}" >/dev/null ||
 		die "kernels.conf: KERNEL=$name: no function build_${build%%:*} in kernels.sh"
-	KNAME=$name KSUITE=$suite
+	KSUITE=$suite KSPARSE=${sparse:--}
 	# shellcheck disable=SC2034 # check.sh runs "$KBUILD" "$KBUILD_ARG"
 	KBUILD=build_${build%%:*} KBUILD_ARG=''
 	# shellcheck disable=SC2034
@@ -61,19 +61,9 @@ kernel_select() {
 	. "$CACHE/.selected.$$"
 	rm -f "$CACHE/.selected.$$"
 	KIMAGE=$(find_image "$KROOT" "$KVER")
-	kernel_matches "$name" "$KVER" ||
-		die "KERNEL=$name resolved to kernel $KVER"
 	[ -f "$KDIR/Makefile" ] || die "no kernel headers in $KDIR"
 	[ -f "$KIMAGE" ] || die "no kernel image for $KVER in $KROOT"
-}
-
-# kernel_matches NAME KVER: the version at the start of NAME ("7.2" of
-# "7.2" or of "7.2-rt") is the version KVER starts with.
-kernel_matches() {
-	local v=${1%%[!0-9.]*}
-	v=${v%.}
-	case $2 in "$v".* | "$v"-*) return 0 ;; esac
-	return 1
+	say "resolved KERNEL=$name: $KVER"
 }
 
 # find_image KROOT KVER: print the path of the kernel image (bookworm's
@@ -113,6 +103,7 @@ fetch_installed() {
 # apt configuration is not touched). Headers, kbuild and image, and the
 # packages of that kernel they depend on, are unpacked into
 # $CACHE/kernels/KVER/root; the headers are built against there.
+# FETCH_IMAGE=0: the headers only (scripts/dkms-test.sh's old kernel).
 fetch_suite() {
 	local suite=$1 flavour=$2 meta=linux-headers-$2 deps hdr abi pkgs p ver
 	local stamp='' debs=()
@@ -124,10 +115,12 @@ fetch_suite() {
 	[ -n "$hdr" ] ||
 		die "$suite has no $meta (or it depends on no linux-headers-*-$flavour)"
 	KVER=${hdr#linux-headers-}
-	kernel_matches "$KNAME" "$KVER" ||
-		die "KERNEL=$KNAME: $suite's kernel is now $KVER (update kernels.conf)"
 	abi=${KVER%-"$flavour"}
-	pkgs=$(apt_closure "$abi" "linux-headers-$KVER" "linux-image-$KVER")
+	if [ "${FETCH_IMAGE:-1}" = 1 ]; then
+		pkgs=$(apt_closure "$abi" "linux-headers-$KVER" "linux-image-$KVER")
+	else
+		pkgs=$(apt_closure "$abi" "linux-headers-$KVER")
+	fi
 	for p in $pkgs; do
 		ver=$(apt_version "$p")
 		[ -n "$ver" ] || die "$suite: no installable version of $p"
@@ -234,7 +227,8 @@ apt_depends() {
 
 # apt_closure ABI PKG...: PKG... and, recursively, the packages they depend
 # on whose names contain ABI (the -common headers, kbuild, and on newer
-# kernels the binary/modules/base packages behind linux-image).
+# kernels the binary/modules/base packages behind linux-image), and kbuild
+# (linux-kbuild-5.10 on bullseye, whose name lacks the ABI).
 apt_closure() {
 	local abi=$1 todo seen=" " p d
 	shift
@@ -246,7 +240,7 @@ apt_closure() {
 		seen="$seen$p "
 		printf '%s\n' "$p"
 		for d in $(apt_depends "$p"); do
-			case $d in *"$abi"*) todo+=("$d") ;; esac
+			case $d in *"$abi"* | linux-kbuild-*) todo+=("$d") ;; esac
 		done
 	done
 }
@@ -264,7 +258,7 @@ download_deb() {
 		if ! (cd "$dir" && apt-get -q -o APT::Sandbox::User=root "$@" \
 			download "$pkg=$ver") >&2; then
 			[ "$(id -u)" = 0 ] || die "cannot download $pkg=$ver"
-			apt-get -q "$@" update >&2
+			apt_host -q "$@" update >&2
 			(cd "$dir" && apt-get -q -o APT::Sandbox::User=root "$@" \
 				download "$pkg=$ver") >&2 ||
 				die "cannot download $pkg=$ver (is the installed header package older than the mirror's? apt-get install linux-headers-amd64)"
@@ -362,10 +356,10 @@ kernel_cc_package() {
 	esac
 }
 
-# kbuild_args: the arguments of the module build (run in MODDIR's parent's
-# chroot or on the host): warnings (W=1) and sparse (C=1) on.
+# kbuild_args [C]: the arguments of the module build (run in MODDIR's
+# parent's chroot or on the host): warnings (W=1) and sparse (C=1, or C).
 kbuild_args() {
-	printf '%s\n' -C "$KDIR" M="$MODDIR" W=1 C=1 -j"$(nproc)" modules
+	printf '%s\n' -C "$KDIR" M="$MODDIR" W=1 C="${1:-1}" -j"$(nproc)" modules
 }
 
 # build_host: build the module against KDIR with the host's compiler (the
@@ -390,19 +384,34 @@ build_host() {
 # kernel's compiler, for kernels whose compiler the host lacks. SUITE
 # defaults to the kernel's suite without "-backports" and the like.
 build_chroot() {
-	local suite=${1:-${KSUITE%%-*}} dir args cc_pkg
+	local suite=${1:-${KSUITE%%-*}} dir args cc_pkg c=1
 	case $suite in
 	"" | -) die "build_chroot: which suite? (kernels.conf: chroot:SUITE)" ;;
 	esac
 	[ "$(id -u)" = 0 ] || die "building for $KVER needs root (a chroot)"
-	dir=$CACHE/$suite-chroot
 	cc_pkg=$(kernel_cc_package)
+	[ "$KSPARSE" = - ] || c=0
+	dir=$(chroot_for "$suite" "$cc_pkg") || return 1
+	mapfile -t args < <(kbuild_args $c)
+	in_chroot "$dir" "$KROOT" "$MODDIR" -- make "${args[@]}" || return 1
+	[ "$KSPARSE" = - ] && return 0
+	# the sparse column: sparse from another suite's chroot (the same
+	# compiler, from there), C=2 over the objects just built
+	say "sparse from $KSPARSE over the module for $KVER"
+	dir=$(chroot_for "$KSPARSE" "$cc_pkg") || return 1
+	mapfile -t args < <(kbuild_args 2)
+	in_chroot "$dir" "$KROOT" "$MODDIR" -- make "${args[@]}"
+}
+
+# chroot_for SUITE CC_PKG: print the path of the SUITE build chroot, made
+# or completed with CC_PKG (kernels.conf's build column "chroot").
+chroot_for() {
+	local dir=$CACHE/$1-chroot
 	(
 		flock 9
-		chroot_prepare "$suite" "$dir" "${CHROOT_PACKAGES[@]}" "$cc_pkg"
+		chroot_prepare "$1" "$dir" "${CHROOT_PACKAGES[@]}" "$2" >&2
 	) 9>"$CACHE/.lock" || exit 1
-	mapfile -t args < <(kbuild_args)
-	in_chroot "$dir" "$KROOT" "$MODDIR" -- make "${args[@]}"
+	printf '%s\n' "$dir"
 }
 
 # chroot_prepare SUITE DIR PKG...: a SUITE chroot in DIR with PKG...
