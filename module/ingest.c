@@ -578,6 +578,7 @@ ssize_t sp_splice_write(struct pipe_inode_info *pipe, struct file *out,
 	enum sp_stat path = pipe == current->splice_pipe ?
 			    SP_BYTES_IN_SENDFILE : SP_BYTES_IN_SPLICE;
 	ssize_t ret;
+	bool eof;
 
 	if (!len)
 		return 0;
@@ -589,8 +590,14 @@ ssize_t sp_splice_write(struct pipe_inode_info *pipe, struct file *out,
 
 		pipe_lock(pipe);
 		if (pipe_empty(pipe->head, pipe->tail)) {
+			/*
+			 * End of file under the pipe's mutex, which its
+			 * writers hold to write and pipe_release() to drop
+			 * the count, as pipe_read() decides it.
+			 */
+			eof = !pipe->writers;
 			pipe_unlock(pipe);
-			if (!READ_ONCE(pipe->writers))
+			if (eof)
 				return 0;
 			if (nonblock)
 				return -EAGAIN;

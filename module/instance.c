@@ -215,33 +215,50 @@ int sp_wait_for_room(struct sp_instance *sp, size_t need, bool nonblock)
 }
 
 /**
+ * sp_at_eof() - is an instance at end of file?
+ * @sp: the instance
+ *
+ * End of file is decided under @sp->lock, which orders every write before
+ * the close of its file: a writer commits its bytes and drops its count
+ * under the lock, so seeing no writer there means seeing all its bytes.
+ * Deciding it from two unlocked loads, @sp->bytes then @sp->writers,
+ * could see the bytes before a write and the writers after its close.
+ *
+ * Context: Called with @sp->lock held.
+ * Return: true when nothing is buffered and no writer is left.
+ */
+bool sp_at_eof(const struct sp_instance *sp)
+{
+	lockdep_assert_held(&sp->lock);
+	return !sp->bytes && !sp->writers;
+}
+
+/**
  * sp_wait_for_data() - wait until data is buffered or no writer is left
  * @sp: the instance
  * @nonblock: fail with -EAGAIN instead of sleeping
  *
- * The check is made without @sp->lock: another reader may take the data
- * before the caller locks, and callers recheck under the lock.
+ * Only waits: it decides nothing.  The check is made without @sp->lock,
+ * so the caller locks and looks again: another reader may have taken the
+ * data, and end of file is decided only under the lock (sp_at_eof()).
  *
  * Context: Process context; sleeps interruptibly unless @nonblock.  Called
  * with no lock held: neither @sp->lock nor any pipe's mutex.
- * Return: 1 when data is buffered; 0 at end of file (nothing buffered and
- * no writer left); -EAGAIN when @nonblock and nothing is buffered;
- * -ERESTARTSYS when a signal interrupted the wait.
+ * Return: 0 when data is buffered or no writer is left at the time of the
+ * check; -EAGAIN when @nonblock and neither is true; -ERESTARTSYS when a
+ * signal interrupted the wait.
  */
 int sp_wait_for_data(struct sp_instance *sp, bool nonblock)
 {
-	for (;;) {
-		if (READ_ONCE(sp->bytes))
-			return 1;
-		if (!READ_ONCE(sp->writers))
-			return 0;
-		if (nonblock)
-			return -EAGAIN;
-		if (wait_event_interruptible(sp->rd_wait,
-					     READ_ONCE(sp->bytes) ||
-					     !READ_ONCE(sp->writers)))
-			return -ERESTARTSYS;
-	}
+	if (READ_ONCE(sp->bytes) || !READ_ONCE(sp->writers))
+		return 0;
+	if (nonblock)
+		return -EAGAIN;
+	if (wait_event_interruptible(sp->rd_wait,
+				     READ_ONCE(sp->bytes) ||
+				     !READ_ONCE(sp->writers)))
+		return -ERESTARTSYS;
+	return 0;
 }
 
 static struct sp_seg *sp_seg_new(struct folio *folio, unsigned int off,

@@ -65,7 +65,9 @@ struct sp_seg {
  * the splice core or by us) before @lock.  Nobody sleeps waiting for room
  * or data while holding @lock or any pipe's mutex.
  * @readers, @writers and @bytes are also read without @lock in wait and
- * poll conditions; writers use WRITE_ONCE.
+ * poll conditions; writers use WRITE_ONCE.  Those unlocked reads only
+ * decide whether to sleep: end of file is decided under @lock
+ * (sp_at_eof()).
  */
 struct sp_instance {
 	refcount_t refs;		/* one per open file */
@@ -93,6 +95,7 @@ void sp_attach(struct sp_instance *sp, fmode_t mode);
 void sp_detach(struct sp_instance *sp, fmode_t mode);
 size_t sp_room(const struct sp_instance *sp);
 int sp_wait_for_room(struct sp_instance *sp, size_t need, bool nonblock);
+bool sp_at_eof(const struct sp_instance *sp);
 int sp_wait_for_data(struct sp_instance *sp, bool nonblock);
 struct sp_seg *sp_writable_tail(struct sp_instance *sp, size_t *space);
 int sp_append_folio(struct sp_instance *sp, struct folio *folio,
