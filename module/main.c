@@ -238,7 +238,9 @@ static long sp_ioctl_new_fd(struct sp_instance *sp,
  * @arg: the command's user pointer
  *
  * %FIONREAD stores the bytes buffered (at most %INT_MAX) in an int.  The
- * STABLEPIPE_IOC_* commands are described in man/stablepipe.4.  32-bit
+ * STABLEPIPE_IOC_* commands are described in man/stablepipe.4.  Each
+ * command is matched exactly, except STABLEPIPE_IOC_GET_STATS, which is
+ * matched on type, number and direction, whatever size it encodes.  32-bit
  * callers get the same through compat_ptr_ioctl().
  *
  * Context: Process context; may sleep and fault.
@@ -253,6 +255,20 @@ static long sp_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	void __user *uarg = (void __user *)arg;
 	u64 capacity;
 	u32 policy;
+
+	/*
+	 * GET_STATS is extensible: its number encodes the size of the
+	 * caller's struct, which may be older (shorter) or newer (longer)
+	 * than ours.  Match it on type, number and direction only; the
+	 * struct's size field, capped at the encoded size, says how much
+	 * the caller knows.
+	 */
+	if (_IOC_TYPE(cmd) == _IOC_TYPE(STABLEPIPE_IOC_GET_STATS) &&
+	    _IOC_NR(cmd) == _IOC_NR(STABLEPIPE_IOC_GET_STATS)) {
+		if (_IOC_DIR(cmd) != _IOC_DIR(STABLEPIPE_IOC_GET_STATS))
+			return -ENOTTY;
+		return sp_stats_fill(sp, uarg, _IOC_SIZE(cmd));
+	}
 
 	switch (cmd) {
 	case FIONREAD:
@@ -277,8 +293,6 @@ static long sp_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 			return -EINVAL;
 		WRITE_ONCE(sp->policy, policy);
 		return 0;
-	case STABLEPIPE_IOC_GET_STATS:
-		return sp_stats_fill(sp, uarg);
 	}
 	return -ENOTTY;
 }

@@ -127,7 +127,8 @@ ssize_t sp_splice_read(struct file *in, loff_t *ppos,
 void sp_count(struct sp_instance *sp, enum sp_stat stat, u64 n);
 void sp_buffered_add(long bytes);
 void sp_instances_add(int n);
-int sp_stats_fill(struct sp_instance *sp, struct stablepipe_stats __user *ustats);
+int sp_stats_fill(struct sp_instance *sp, struct stablepipe_stats __user *ustats,
+		  u32 ioc_size);
 void sp_show_fdinfo(struct seq_file *m, struct file *file);
 int sp_stats_init(void);
 void sp_stats_exit(void);

@@ -17,7 +17,9 @@
  *    size or direction is an unknown command: ENOTTY.
  *  - GET_STATS with .size larger than the kernel's struct: the kernel
  *    fills its own size and reports it; this header's struct is taken to
- *    be the kernel's.
+ *    be the kernel's.  With the ioctl number of a longer struct it also
+ *    zeroes the caller's bytes after its own, up to .size; .size beyond
+ *    the size encoded in the number counts as that size.
  *  - Setting a capacity equal to the bytes buffered is allowed (only a
  *    capacity below them is EBUSY).
  *  - With O_NONBLOCK on the device, splice from an empty pipe (that has a
@@ -1036,6 +1038,10 @@ static bool all_bytes(const unsigned char *p, size_t from, size_t to,
 	return true;
 }
 
+/* GET_STATS as built against a struct of @size bytes */
+#define STATS_IOC(size)	_IOC(_IOC_READ | _IOC_WRITE, STABLEPIPE_IOC_MAGIC, \
+			     _IOC_NR(STABLEPIPE_IOC_GET_STATS), (size))
+
 static int t_stats_sizes(const void *arg)
 {
 	const size_t sz = sizeof(struct stablepipe_stats);
@@ -1089,6 +1095,46 @@ static int t_stats_sizes(const void *arg)
 	CHECK_EQ_U64(u.st.bytes_buffered, 10000, "stats.bytes_buffered");
 	CHECK(all_bytes(u.b, sz, sizeof(u), 0xAA),
 	      "bytes beyond the kernel's struct were written");
+
+	/*
+	 * A program built against an older, shorter struct: its own ioctl
+	 * number (the size is part of it) works, and nothing after its
+	 * struct is written.
+	 */
+	memset(&u, 0xAA, sizeof(u));
+	u.st.size = 16;
+	CHECK_RET(ioctl(fd, STATS_IOC(16), &u.st), 0);
+	CHECK_EQ_U64(u.st.size, 16, "stats.size, 16-byte struct");
+	CHECK_EQ_U64(u.st.version, STABLEPIPE_STATS_VERSION, "stats.version");
+	CHECK_EQ_U64(u.st.pages_stolen, 0, "stats.pages_stolen, 16-byte struct");
+	CHECK(all_bytes(u.b, 16, sizeof(u), 0xAA),
+	      "16-byte struct: bytes after it were written");
+
+	/*
+	 * A program built against a newer, longer struct: its own number
+	 * works; the kernel fills its own fields and zeroes the rest.
+	 */
+	memset(&u, 0xAA, sizeof(u));
+	u.st.size = sz + 32;
+	CHECK_RET(ioctl(fd, STATS_IOC(sz + 32), &u.st), 0);
+	CHECK_EQ_U64(u.st.size, sz, "stats.size, longer struct");
+	CHECK_EQ_U64(u.st.bytes_buffered, 10000, "stats.bytes_buffered");
+	CHECK(all_bytes(u.b, sz, sz + 32, 0),
+	      "longer struct: the fields the kernel does not know are not 0");
+	CHECK(all_bytes(u.b, sz + 32, sizeof(u), 0xAA),
+	      "longer struct: bytes after it were written");
+	/* .size beyond the number's size: only the number's size is touched */
+	memset(&u, 0xAA, sizeof(u));
+	u.st.size = sizeof(u);
+	CHECK_RET(ioctl(fd, STATS_IOC(sz + 32), &u.st), 0);
+	CHECK(all_bytes(u.b, sz, sz + 32, 0), "fields after ours are not 0");
+	CHECK(all_bytes(u.b, sz + 32, sizeof(u), 0xAA),
+	      "bytes beyond the number's size were written");
+	/* a number whose size cannot hold .size and .version */
+	u.st.size = sz;
+	CHECK_ERR(ioctl(fd, STATS_IOC(4), &u.st), EINVAL);
+	u.st.size = 16;
+	CHECK_ERR(ioctl(fd, STATS_IOC(7), &u.st), EINVAL);
 
 	u.st.size = 7;
 	CHECK_ERR(ioctl(fd, STABLEPIPE_IOC_GET_STATS, &u.st), EINVAL);
@@ -1163,6 +1209,10 @@ static int t_ioctl_enotty(const void *arg)
 		{ _IOR(STABLEPIPE_IOC_MAGIC, 2, __u32), "GET_CAPACITY with __u32" },
 		{ _IOR(STABLEPIPE_IOC_MAGIC, 1, struct stablepipe_fd),
 		  "NEW_FD as _IOR" },
+		/* GET_STATS takes any size, but only as _IOWR */
+		{ _IOR(STABLEPIPE_IOC_MAGIC, 6, struct stablepipe_stats),
+		  "GET_STATS as _IOR" },
+		{ _IO(STABLEPIPE_IOC_MAGIC, 6), "GET_STATS as _IO" },
 		{ 0x5401, "TCGETS" },
 	};
 	unsigned char *buf = sp_pat_buf(100, 0, 40), got[128];
