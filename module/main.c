@@ -180,10 +180,15 @@ static __poll_t sp_poll(struct file *file, poll_table *wait)
 
 /**
  * sp_ioctl_new_fd() - STABLEPIPE_IOC_NEW_FD: another file on the same instance
- * @sp: the instance
+ * @from: the caller's file of the instance
  * @arg: the caller's struct stablepipe_fd: flags, an access mode
  *	(%O_RDONLY, %O_WRONLY or %O_RDWR) with %O_NONBLOCK and %O_CLOEXEC;
  *	reserved must be 0
+ *
+ * The access mode must be within @from's own: a file open only for
+ * reading mints only readers, one open only for writing only writers, an
+ * %O_RDWR file any mode.  So once no file of an instance can write, none
+ * ever will (end of file is final), and likewise for readers (%EPIPE).
  *
  * The new file is an anonymous inode file with the same file operations.
  * It holds its own instance reference, taken here and dropped by its
@@ -193,14 +198,17 @@ static __poll_t sp_poll(struct file *file, poll_table *wait)
  * Context: Process context; may sleep.  Takes and releases @sp->lock.
  * Return: the new file descriptor; -EFAULT when @arg cannot be read;
  * -EINVAL for unknown flags, a nonzero reserved field or an invalid access
- * mode; -EMFILE, -ENOMEM or another error from getting a descriptor or
+ * mode; -EBADF when the access mode asks for reading or writing that @from
+ * is not open for; -EMFILE, -ENOMEM or another error from getting a descriptor or
  * the file.
  */
-static long sp_ioctl_new_fd(struct sp_instance *sp,
+static long sp_ioctl_new_fd(struct file *from,
 			    struct stablepipe_fd __user *arg)
 {
+	struct sp_instance *sp = from->private_data;
 	struct stablepipe_fd req;
 	struct file *file;
+	fmode_t mode;
 	int fd;
 
 	if (copy_from_user(&req, arg, sizeof(req)))
@@ -209,6 +217,15 @@ static long sp_ioctl_new_fd(struct sp_instance *sp,
 	    (req.flags & ~(O_ACCMODE | O_NONBLOCK | O_CLOEXEC)) ||
 	    (req.flags & O_ACCMODE) == O_ACCMODE)
 		return -EINVAL;
+	/*
+	 * No more than the caller's own access: a reader handed the read
+	 * end must not inject data, nor a writer drain the instance.
+	 */
+	mode = (req.flags & O_ACCMODE) == O_WRONLY ? FMODE_WRITE :
+	       (req.flags & O_ACCMODE) == O_RDWR ? FMODE_READ | FMODE_WRITE :
+	       FMODE_READ;
+	if (mode & ~from->f_mode)
+		return -EBADF;
 
 	fd = get_unused_fd_flags(req.flags & O_CLOEXEC);
 	if (fd < 0)
@@ -275,7 +292,7 @@ static long sp_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return put_user((int)min_t(size_t, READ_ONCE(sp->bytes), INT_MAX),
 				(int __user *)uarg);
 	case STABLEPIPE_IOC_NEW_FD:
-		return sp_ioctl_new_fd(sp, uarg);
+		return sp_ioctl_new_fd(file, uarg);
 	case STABLEPIPE_IOC_GET_CAPACITY:
 		capacity = READ_ONCE(sp->capacity);
 		return put_user(capacity, (u64 __user *)uarg);

@@ -10,9 +10,9 @@
  *  - An instance opened O_RDONLY that never had a writer is at EOF at
  *    once (read returns 0, poll says POLLHUP): "no writer" means none now,
  *    not "none yet" as for FIFOs.
- *  - STABLEPIPE_IOC_NEW_FD may be called on an fd of any access mode and
- *    may create an fd of any access mode; flags with the access mode 3
- *    (O_ACCMODE) are not a valid access mode: EINVAL.
+ *  - STABLEPIPE_IOC_NEW_FD creates only access modes within the calling
+ *    fd's own (else EBADF); flags with the access mode 3 (O_ACCMODE) are
+ *    not a valid access mode: EINVAL.
  *  - A command with the magic and number of a stablepipe ioctl but another
  *    size or direction is an unknown command: ENOTTY.
  *  - GET_STATS with .size larger than the kernel's struct: the kernel
@@ -348,7 +348,7 @@ static int t_nonblock_read(const void *arg)
 static int t_epipe_no_reader(const void *arg)
 {
 	unsigned char *buf = sp_pat_buf(2 * CAP_DEFAULT, 0, 10), got[256];
-	int w, r;
+	int w, r, fds[2];
 
 	(void)arg;
 	sp_catch_sigpipe();
@@ -359,7 +359,13 @@ static int t_epipe_no_reader(const void *arg)
 	CHECK_ERR(write(w, buf, 2 * CAP_DEFAULT), EPIPE);
 	CHECK(sp_sigpipes == 2, "%d SIGPIPEs, want 2", (int)sp_sigpipes);
 	CHECK_RET(sp_fionread(w), 0);
-	CHECK_OK(r, new_fd(w, O_RDONLY));
+	/* a write-only fd cannot mint a reader: EPIPE is final */
+	CHECK_ERR(new_fd(w, O_RDONLY), EBADF);
+	CHECK_RET(close(w), 0);
+	/* a reader that goes away */
+	CHECK(stablepipe2(fds, 0) == 0, "stablepipe2: %s", strerror(errno));
+	w = fds[1];
+	r = fds[0];
 	CHECK_RET(write(w, buf, 100), 100);
 	CHECK_RET(read(r, got, sizeof(got)), 100);
 	CHECK_PAT("data once a reader exists", got, 100, 0, 10);
@@ -789,6 +795,51 @@ static int t_new_fd_modes(const void *arg)
 	return KSFT_PASS;
 }
 
+/* NEW_FD mints only modes within the calling fd's own */
+static int t_new_fd_within_mode(const void *arg)
+{
+	static const int modes[] = { O_RDONLY, O_WRONLY, O_RDWR };
+	unsigned char buf[8] = "injected", got[16];
+	unsigned int i, j;
+	int base, from, fd, fl;
+
+	(void)arg;
+	sp_catch_sigpipe();
+	CHECK_OK(base, open(STABLEPIPE_DEV, O_RDWR));
+	for (i = 0; i < ARRAY_SIZE(modes); i++) {
+		CHECK_OK(from, new_fd(base, modes[i]));
+		for (j = 0; j < ARRAY_SIZE(modes); j++) {
+			bool ok = modes[i] == O_RDWR || modes[j] == modes[i];
+
+			if (!ok) {
+				CHECK_ERR(new_fd(from, modes[j]), EBADF);
+				CHECK_ERR(new_fd(from, modes[j] | O_CLOEXEC),
+					  EBADF);
+				continue;
+			}
+			CHECK_OK(fd, new_fd(from, modes[j]));
+			CHECK_OK(fl, fcntl(fd, F_GETFL));
+			CHECK((fl & O_ACCMODE) == modes[j],
+			      "from 0%o: mode 0%o", modes[i], fl & O_ACCMODE);
+			CHECK_RET(close(fd), 0);
+		}
+		CHECK_RET(close(from), 0);
+	}
+	/* the opened fds themselves obey the same rule */
+	CHECK_OK(from, open(STABLEPIPE_DEV, O_RDONLY));
+	CHECK_ERR(new_fd(from, O_WRONLY), EBADF);
+	CHECK_ERR(new_fd(from, O_RDWR), EBADF);
+	CHECK_RET(close(from), 0);
+	/* a reader handed the read end cannot inject data */
+	CHECK_OK(from, new_fd(base, O_RDONLY));
+	CHECK_RET(close(base), 0);
+	CHECK_ERR(new_fd(from, O_WRONLY), EBADF);
+	CHECK_ERR(write(from, buf, sizeof(buf)), EBADF);
+	CHECK_RET(read(from, got, sizeof(got)), 0);	/* EOF is final */
+	CHECK_RET(close(from), 0);
+	return KSFT_PASS;
+}
+
 static int t_new_fd_invalid(const void *arg)
 {
 	static const unsigned int bad[] = {
@@ -851,19 +902,25 @@ static int fdinfo_rw(int fd, uint64_t readers, uint64_t writers)
 static int t_reader_writer_counts(const void *arg)
 {
 	unsigned char *buf = sp_pat_buf(100, 0, 34), got[128];
-	int w, r, rw, d;
+	int w, r, rw, d, base;
 
 	(void)arg;
 	sp_catch_sigpipe();
 	CHECK_OK(w, open(STABLEPIPE_DEV, O_WRONLY));
 	CHECK_RW(w, 0, 1);
 	CHECK_ERR(write(w, buf, 100), EPIPE);
-	CHECK_OK(r, new_fd(w, O_RDONLY));
-	CHECK_RW(r, 1, 1);
-	CHECK_RET(write(w, buf, 100), 100);
-	/* assumption: any fd may create any mode, even a writer from a reader */
-	CHECK_OK(rw, new_fd(r, O_RDWR));
+	CHECK_RET(close(w), 0);
+	CHECK_OK(base, open(STABLEPIPE_DEV, O_RDWR));
+	CHECK_RW(base, 1, 1);
+	CHECK_OK(w, new_fd(base, O_WRONLY));
+	CHECK_RW(base, 1, 2);
+	CHECK_OK(r, new_fd(base, O_RDONLY));
 	CHECK_RW(r, 2, 2);
+	CHECK_OK(rw, new_fd(base, O_RDWR));
+	CHECK_RW(r, 3, 3);
+	CHECK_RET(close(base), 0);
+	CHECK_RW(r, 2, 2);
+	CHECK_RET(write(w, buf, 100), 100);
 	CHECK_OK(d, dup(rw));		/* same open file: no new reader */
 	CHECK_RW(r, 2, 2);
 	CHECK_RET(close(w), 0);
@@ -887,7 +944,7 @@ static int t_fork_child_reads(const void *arg)
 
 	(void)arg;
 	CHECK(stablepipe2(fds, 0) == 0, "stablepipe2: %s", strerror(errno));
-	CHECK_OK(c, new_fd(fds[1], O_RDONLY | O_CLOEXEC));
+	CHECK_OK(c, new_fd(fds[0], O_RDONLY | O_CLOEXEC));
 	CHECK_OK(fdfl, fcntl(c, F_GETFD));
 	CHECK(fdfl & FD_CLOEXEC, "O_CLOEXEC fd lacks FD_CLOEXEC");
 	pid = fork();
@@ -1631,6 +1688,7 @@ static const struct ktap_case cases[] = {
 	CASE(t_poll_wakeup),
 	CASE(t_fionread),
 	CASE(t_new_fd_modes),
+	CASE(t_new_fd_within_mode),
 	CASE(t_new_fd_invalid),
 	CASE(t_reader_writer_counts),
 	CASE(t_fork_child_reads),
