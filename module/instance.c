@@ -428,6 +428,26 @@ int sp_set_capacity(struct sp_instance *sp, u64 capacity)
 }
 
 /**
+ * sp_set_policy() - set an instance's ingest policy (STABLEPIPE_IOC_SET_POLICY)
+ * @sp: the instance
+ * @policy: %STABLEPIPE_POLICY_AUTO or %STABLEPIPE_POLICY_COPY, checked
+ *	by the caller
+ *
+ * Written under @sp->lock, which the ingest path holds while it reads the
+ * policy (sp_steal_verdict()): a splice in progress finishes under the
+ * policy it started with, the next one sees the new one.  WRITE_ONCE()
+ * for STABLEPIPE_IOC_GET_POLICY, which reads it without the lock.
+ *
+ * Context: Process context.  Takes and releases @sp->lock.
+ */
+void sp_set_policy(struct sp_instance *sp, u32 policy)
+{
+	mutex_lock(&sp->lock);
+	WRITE_ONCE(sp->policy, policy);
+	mutex_unlock(&sp->lock);
+}
+
+/**
  * sp_seg_cache_init() - create the slab cache of struct sp_seg
  *
  * Context: Module init.

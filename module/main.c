@@ -308,7 +308,7 @@ static long sp_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 			return -EFAULT;
 		if (policy >= ARRAY_SIZE(sp_policy_names))
 			return -EINVAL;
-		WRITE_ONCE(sp->policy, policy);
+		sp_set_policy(sp, policy);
 		return 0;
 	}
 	return -ENOTTY;

@@ -65,7 +65,8 @@ struct sp_seg {
  * the splice core or by us) before @lock.  Nobody sleeps waiting for room
  * or data while holding @lock or any pipe's mutex.
  * @readers, @writers and @bytes are also read without @lock in wait and
- * poll conditions; writers use WRITE_ONCE.  Those unlocked reads only
+ * poll conditions, @capacity and @policy by the GET ioctls; writers use
+ * WRITE_ONCE, under @lock.  Those unlocked reads only
  * decide whether to sleep: end of file is decided under @lock
  * (sp_at_eof()).
  */
@@ -103,6 +104,7 @@ int sp_append_folio(struct sp_instance *sp, struct folio *folio,
 void sp_commit(struct sp_instance *sp, struct sp_seg *seg, size_t len);
 void sp_consume(struct sp_instance *sp, size_t len);
 int sp_set_capacity(struct sp_instance *sp, u64 capacity);
+void sp_set_policy(struct sp_instance *sp, u32 policy);
 void sp_wake_readers(struct sp_instance *sp);
 void sp_wake_writers(struct sp_instance *sp);
 int sp_seg_cache_init(void);
