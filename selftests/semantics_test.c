@@ -1271,6 +1271,10 @@ static int t_ioctl_enotty(const void *arg)
 		  "GET_STATS as _IOR" },
 		{ _IO(STABLEPIPE_IOC_MAGIC, 6), "GET_STATS as _IO" },
 		{ 0x5401, "TCGETS" },
+		/* the magic 0.1.0 first used (nsfs's and remoteproc's) */
+		{ _IOWR(0xB7, 6, struct stablepipe_stats), "GET_STATS, magic 0xB7" },
+		{ _IOR(0xB7, 2, __u64), "GET_CAPACITY, magic 0xB7" },
+		{ _IOW(0xB7, 1, struct stablepipe_fd), "NEW_FD, magic 0xB7" },
 	};
 	unsigned char *buf = sp_pat_buf(100, 0, 40), got[128];
 	__u64 scratch[64];
