@@ -8,6 +8,12 @@
  * is still in a page cache, mapped, pinned or shared: a stolen folio has
  * left its page cache (the owner's try_steal did that) and nobody else
  * holds a reference; everything else is a private copy.
+ *
+ * Only page-cache folios are stolen, so everything an instance holds is
+ * charged to a memory cgroup: its private pages to the caller's
+ * (%GFP_KERNEL_ACCOUNT), a stolen folio to the cgroup it was charged to
+ * when it was read into the page cache.  Anonymous pipe pages are copied:
+ * stealing one would uncharge it (anon_pipe_buf_try_steal()).
  */
 #include <linux/highmem.h>
 #include <linux/mm.h>
@@ -275,8 +281,9 @@ static int sp_expected_refs(struct folio *folio, unsigned int nbufs)
  *	%SP_PAGES_STOLEN is returned); left alone for the earlier verdicts
  *
  * In order: the copy policy; a buffer under half a page; a folio that is
- * mapped, maybe DMA-pinned, dirty or under writeback; a shmem folio; a
- * large folio that the pipe does not hold whole within @limit
+ * mapped, maybe DMA-pinned, dirty or under writeback; a folio that is not
+ * in a regular file's page cache (an anonymous pipe page, an anonymous or
+ * a shmem folio); a large folio that the pipe does not hold whole within @limit
  * (sp_folio_run()); a folio with more references than sp_expected_refs()
  * allows.  The checks are made without the folio lock and only classify:
  * the owner's try_steal, under the folio lock, decides, and
@@ -306,11 +313,20 @@ static enum sp_stat sp_steal_verdict(const struct sp_instance *sp,
 	if (folio_test_writeback(folio))
 		return SP_COPIED_WRITEBACK;
 	/*
+	 * Only page-cache folios of regular files are stolen: they stay
+	 * charged to the memory cgroup they were charged to when read in.
+	 * An anonymous pipe page (write(2) into a pipe) has no mapping:
+	 * anon_pipe_buf_try_steal() would uncharge it from the writer's
+	 * cgroup, expecting the thief to charge it again, which no exported
+	 * API lets a module do.  Copied instead, the copy is charged to the
+	 * caller (%GFP_KERNEL_ACCOUNT).  User pages that vmsplice(2) put in
+	 * a pipe are anonymous or file pages, usually caught as mapped
+	 * above.
 	 * A shmem folio's data lives only in the page cache: taking a clean
-	 * one out would leave a hole in the file.  tmpfs keeps them dirty,
-	 * so this is a guard, not a path that is taken.
+	 * one out would leave a hole in the file (tmpfs keeps them dirty).
 	 */
-	if (folio_test_swapbacked(folio) && !folio_test_anon(folio))
+	if (!folio_mapping(folio) || folio_test_anon(folio) ||
+	    folio_test_swapbacked(folio))
 		return SP_COPIED_NOT_STEALABLE;
 	*run = sp_folio_run(pipe, limit);
 	if (!*run)
