@@ -331,6 +331,13 @@ static enum sp_stat sp_steal_verdict(const struct sp_instance *sp,
 	*run = sp_folio_run(pipe, limit);
 	if (!*run)
 		return SP_COPIED_LARGE_FOLIO;
+	/*
+	 * Capacity counts pages: the stolen folio is held whole, however
+	 * few of its bytes the buffers hold.  Without a page left for each
+	 * of its pages, copy into what room the private tail page has.
+	 */
+	if (sp->pages + folio_nr_pages(folio) > sp_max_pages(sp->capacity))
+		return SP_COPIED_PARTIAL;
 	if (folio_ref_count(folio) > sp_expected_refs(folio, *run))
 		return SP_COPIED_BUSY;
 	return SP_PAGES_STOLEN;
@@ -535,9 +542,14 @@ static ssize_t sp_ingest_pipe(struct sp_instance *sp,
 			      struct pipe_inode_info *pipe, size_t len)
 {
 	ssize_t done = 0, ret;
+	size_t room;
 
 	while (done < len && !pipe_empty(pipe->head, pipe->tail)) {
-		ret = sp_take(sp, pipe, len - done);
+		/* A steal can take more pages than bytes: look again. */
+		room = min_t(size_t, len - done, sp_room(sp));
+		if (!room)
+			break;
+		ret = sp_take(sp, pipe, room);
 		if (ret < 0)
 			return done ? done : ret;
 		done += ret;

@@ -56,11 +56,26 @@ void sp_instance_get(struct sp_instance *sp)
 	refcount_inc(&sp->refs);
 }
 
-static void sp_seg_free(struct sp_seg *seg)
+static void sp_seg_free(struct sp_instance *sp, struct sp_seg *seg)
 {
+	WRITE_ONCE(sp->pages, sp->pages - folio_nr_pages(seg->folio));
 	list_del(&seg->list);
 	folio_put(seg->folio);
 	kmem_cache_free(sp_seg_cache, seg);
+}
+
+/* Recompute @sp->tail_free after the tail segment changed. */
+static void sp_tail_update(struct sp_instance *sp)
+{
+	struct sp_seg *seg;
+	size_t free = 0;
+
+	if (!list_empty(&sp->segs)) {
+		seg = list_last_entry(&sp->segs, struct sp_seg, list);
+		if (seg->private)
+			free = PAGE_SIZE - seg->off - seg->len;
+	}
+	WRITE_ONCE(sp->tail_free, free);
 }
 
 /**
@@ -82,7 +97,7 @@ void sp_instance_put(struct sp_instance *sp)
 		return;
 	/* Last file is gone: nobody else can see @sp, no lock needed. */
 	list_for_each_entry_safe(seg, next, &sp->segs, list)
-		sp_seg_free(seg);
+		sp_seg_free(sp, seg);
 	sp_buffered_add(-(long)sp->bytes);
 	sp_instances_add(-1);
 	mutex_destroy(&sp->lock);
@@ -138,8 +153,15 @@ void sp_detach(struct sp_instance *sp, fmode_t mode)
  * sp_room() - free space in an instance
  * @sp: the instance
  *
- * Reads @sp->bytes and @sp->capacity with READ_ONCE(): without @sp->lock
- * the answer may already be stale, and writers recheck it under the lock.
+ * Capacity is counted both in bytes and in pages: the bytes buffered stay
+ * within @sp->capacity, and the pages the segments hold within
+ * sp_max_pages() of it.  The room is the smaller of the bytes left and
+ * what copies can still fill: the free tail of a private tail page plus
+ * a page for each page left.  Stealing needs a whole page left for each
+ * page it takes (sp_steal_verdict()).
+ *
+ * Reads the fields with READ_ONCE(): without @sp->lock the answer may
+ * already be stale, and writers recheck it under the lock.
  *
  * Context: Any context; @sp->lock may or may not be held.
  * Return: the bytes that fit before @sp is full, 0 when it is full.
@@ -147,8 +169,14 @@ void sp_detach(struct sp_instance *sp, fmode_t mode)
 size_t sp_room(const struct sp_instance *sp)
 {
 	size_t bytes = READ_ONCE(sp->bytes), cap = READ_ONCE(sp->capacity);
+	size_t pages = READ_ONCE(sp->pages), max = sp_max_pages(cap);
+	size_t fill = READ_ONCE(sp->tail_free);
 
-	return cap > bytes ? cap - bytes : 0;
+	if (cap <= bytes)
+		return 0;
+	if (pages < max)
+		fill += (max - pages) * PAGE_SIZE;
+	return min(cap - bytes, fill);
 }
 
 /**
@@ -313,6 +341,8 @@ struct sp_seg *sp_writable_tail(struct sp_instance *sp, size_t *space)
 		return NULL;
 	}
 	list_add_tail(&seg->list, &sp->segs);
+	WRITE_ONCE(sp->pages, sp->pages + 1);
+	sp_tail_update(sp);
 	*space = PAGE_SIZE;
 	return seg;
 }
@@ -332,6 +362,7 @@ void sp_commit(struct sp_instance *sp, struct sp_seg *seg, size_t len)
 	seg->len += len;
 	WRITE_ONCE(sp->bytes, sp->bytes + len);
 	sp_buffered_add(len);
+	sp_tail_update(sp);
 }
 
 /**
@@ -357,6 +388,7 @@ int sp_append_folio(struct sp_instance *sp, struct folio *folio,
 	if (!seg)
 		return -ENOMEM;
 	list_add_tail(&seg->list, &sp->segs);
+	WRITE_ONCE(sp->pages, sp->pages + folio_nr_pages(folio));
 	sp_commit(sp, seg, len);
 	return 0;
 }
@@ -389,8 +421,9 @@ void sp_consume(struct sp_instance *sp, size_t len)
 		/* An emptied private tail page may still take new bytes. */
 		if (!seg->len && !(seg->private && list_is_singular(&sp->segs) &&
 				   seg->off < PAGE_SIZE))
-			sp_seg_free(seg);
+			sp_seg_free(sp, seg);
 	}
+	sp_tail_update(sp);
 }
 
 /**

@@ -64,7 +64,12 @@ struct sp_seg {
  * @lock guards everything below it.  Lock order: a pipe's mutex (taken by
  * the splice core or by us) before @lock.  Nobody sleeps waiting for room
  * or data while holding @lock or any pipe's mutex.
- * @readers, @writers and @bytes are also read without @lock in wait and
+ * @pages counts the pages that the segments hold (a stolen folio counts
+ * all its pages, a private page one, however few bytes they hold) and is
+ * kept at most sp_max_pages(@capacity); @tail_free is the room left in
+ * the tail segment when it is a private page that copies may fill.
+ * @readers, @writers, @bytes, @pages and @tail_free are also read without
+ * @lock in wait and
  * poll conditions, @capacity and @policy by the GET ioctls; writers use
  * WRITE_ONCE, under @lock.  Those unlocked reads only
  * decide whether to sleep: end of file is decided under @lock
@@ -78,6 +83,8 @@ struct sp_instance {
 	struct mutex lock;		/* see above */
 	struct list_head segs;
 	size_t bytes;
+	size_t pages;			/* pages the segments hold */
+	size_t tail_free;		/* free bytes in a private tail page */
 	size_t capacity;
 	unsigned int readers;
 	unsigned int writers;
@@ -87,6 +94,16 @@ struct sp_instance {
 
 /* The largest capacity anybody may set, in bytes. */
 #define SP_CAPACITY_MAX	SZ_1G
+
+/*
+ * The most pages an instance may hold: its capacity in pages, plus one for
+ * the partly consumed head page that data written up to the capacity can
+ * span.  @capacity is a multiple of PAGE_SIZE.
+ */
+static inline size_t sp_max_pages(size_t capacity)
+{
+	return (capacity >> PAGE_SHIFT) + 1;
+}
 
 /* instance.c */
 struct sp_instance *sp_instance_new(void);

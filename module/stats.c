@@ -188,6 +188,7 @@ void sp_show_fdinfo(struct seq_file *m, struct file *file)
 	struct sp_instance *sp = file->private_data;
 	struct stablepipe_stats st = { 0 };
 	unsigned int readers, writers;
+	size_t pages;
 	u32 policy;
 
 	mutex_lock(&sp->lock);
@@ -196,11 +197,13 @@ void sp_show_fdinfo(struct seq_file *m, struct file *file)
 	st.capacity = sp->capacity;
 	readers = sp->readers;
 	writers = sp->writers;
+	pages = sp->pages;
 	policy = sp->policy;
 	mutex_unlock(&sp->lock);
 
 	sp_stats_print(m, ":\t", &st);
 	seq_printf(m, "capacity:\t%llu\n", st.capacity);
+	seq_printf(m, "pages:\t%zu\n", pages);
 	seq_printf(m, "policy:\t%s\n",
 		   policy == STABLEPIPE_POLICY_COPY ? "copy" : "auto");
 	seq_printf(m, "readers:\t%u\nwriters:\t%u\n", readers, writers);
