@@ -147,8 +147,8 @@ static int sp_release(struct inode *inode, struct file *file)
  *
  * For a file open for reading: %EPOLLIN when data is buffered, %EPOLLHUP
  * when no writer is left.  For a file open for writing: %EPOLLOUT when
- * %PIPE_BUF bytes fit (or the whole capacity, were it smaller), %EPOLLERR
- * when no reader is left.
+ * %PAGE_SIZE bytes fit (the room sp_splice_write() waits for; a capacity
+ * is at least a page), %EPOLLERR when no reader is left.
  *
  * Context: Process context.  Takes no lock: the counts are read with
  * READ_ONCE().
@@ -169,7 +169,13 @@ static __poll_t sp_poll(struct file *file, poll_table *wait)
 			mask |= EPOLLHUP;
 	}
 	if (file->f_mode & FMODE_WRITE) {
-		if (sp_room(sp) >= min_t(size_t, PIPE_BUF,
+		/*
+		 * A page of room, as sp_splice_write() waits for (and as a
+		 * pipe is writable with a free slot); write(2) needs at most
+		 * PIPE_BUF <= PAGE_SIZE.  With 64 KiB pages, PIPE_BUF here
+		 * would make an epoll loop splicing in spin on EAGAIN.
+		 */
+		if (sp_room(sp) >= min_t(size_t, PAGE_SIZE,
 					 READ_ONCE(sp->capacity)))
 			mask |= EPOLLOUT | EPOLLWRNORM;
 		if (!READ_ONCE(sp->readers))
