@@ -13,8 +13,8 @@
  *  - splice(2) from a pipe into the device, where the pipe's writer
  *    writes and closes (the 0 comes from the device's splice_write).
  *
- * Rounds: $SP_EOF_ROUNDS (default 3000, 20000 on the debug kernel); each
- * case also stops after $SP_EOF_SECONDS seconds (default 4, 60 on the
+ * Rounds: $SP_EOF_ROUNDS (default 3000, 10000 on the debug kernel); each
+ * case also stops after $SP_EOF_SECONDS seconds (default 4, 20 on the
  * debug kernel) so that the run stays short on TCG.
  */
 #define _GNU_SOURCE
@@ -96,8 +96,8 @@ static ssize_t eof_read_side(enum eof_mode mode, int rfd, int p[2],
 static int t_eof_race(const void *arg)
 {
 	enum eof_mode mode = (enum eof_mode)(uintptr_t)arg;
-	unsigned long rounds = rl_setting("SP_EOF_ROUNDS", 3000, 20000);
-	unsigned long secs = rl_setting("SP_EOF_SECONDS", 4, 60);
+	unsigned long rounds = rl_setting("SP_EOF_ROUNDS", 3000, 10000);
+	unsigned long secs = rl_setting("SP_EOF_SECONDS", 4, 20);
 	unsigned char *got = sp_malloc(8 * SP_PAGE);
 	struct eof_round r = { 0 };
 	uint64_t deadline = eof_now_ms() + secs * 1000;
