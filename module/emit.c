@@ -18,10 +18,11 @@
  * @iocb: the I/O control block; its file's private_data is the instance
  * @to: the user memory to copy to
  *
- * Waits, with no lock held, until data is buffered or no writer is left,
- * then copies what there is, up to the size of @to, under the instance's
- * lock, consumes it and wakes the writers.  The file is nonblocking when
- * %IOCB_NOWAIT or %O_NONBLOCK is set.
+ * Under the instance's lock: copies what is buffered, up to the size of
+ * @to, consumes it and wakes the writers; or, when nothing is buffered
+ * and no writer is left, returns end of file (decided under that lock,
+ * see sp_at_eof()).  Otherwise waits with no lock held and looks again.
+ * The file is nonblocking when %IOCB_NOWAIT or %O_NONBLOCK is set.
  *
  * Context: Process context; may sleep.  Takes and releases the instance's
  * lock, and may fault on @to while holding it.
@@ -38,18 +39,22 @@ ssize_t sp_read_iter(struct kiocb *iocb, struct iov_iter *to)
 			(iocb->ki_filp->f_flags & O_NONBLOCK);
 	size_t done = 0, n, off, copied;
 	struct sp_seg *seg;
+	bool eof;
 	int ret;
 
 	if (!iov_iter_count(to))
 		return 0;
 	for (;;) {
-		ret = sp_wait_for_data(sp, nonblock);
-		if (ret <= 0)
-			return ret;
 		mutex_lock(&sp->lock);
 		if (sp->bytes)
 			break;
-		mutex_unlock(&sp->lock);	/* another reader was first */
+		eof = sp_at_eof(sp);
+		mutex_unlock(&sp->lock);
+		if (eof)
+			return 0;
+		ret = sp_wait_for_data(sp, nonblock);
+		if (ret)
+			return ret;
 	}
 	list_for_each_entry(seg, &sp->segs, list) {
 		for (off = 0; off < seg->len && iov_iter_count(to); off += n) {
@@ -178,6 +183,7 @@ ssize_t sp_splice_read(struct file *in, loff_t *ppos,
 	bool nonblock = (flags & SPLICE_F_NONBLOCK) ||
 			(in->f_flags & O_NONBLOCK);
 	ssize_t ret;
+	bool eof;
 
 	if (!len)
 		return 0;
@@ -198,23 +204,26 @@ ssize_t sp_splice_read(struct file *in, loff_t *ppos,
 				return -ERESTARTSYS;
 			continue;
 		}
-		if (!READ_ONCE(sp->bytes)) {
-			if (!READ_ONCE(sp->writers))
-				return 0;
-			if (nonblock)
-				return -EAGAIN;
-			pipe_unlock(pipe);
-			ret = sp_wait_for_data(sp, false);
-			pipe_lock(pipe);
-			if (ret < 0)
-				return ret;
+		mutex_lock(&sp->lock);
+		if (sp->bytes) {
+			ret = sp_emit_to_pipe(sp, pipe, len);
+			mutex_unlock(&sp->lock);
+			if (ret)
+				break;
 			continue;
 		}
-		mutex_lock(&sp->lock);
-		ret = sp_emit_to_pipe(sp, pipe, len);
+		/* End of file is decided under the lock: see sp_at_eof(). */
+		eof = sp_at_eof(sp);
 		mutex_unlock(&sp->lock);
-		if (ret)
-			break;
+		if (eof)
+			return 0;
+		if (nonblock)
+			return -EAGAIN;
+		pipe_unlock(pipe);
+		ret = sp_wait_for_data(sp, false);
+		pipe_lock(pipe);
+		if (ret < 0)
+			return ret;
 	}
 	sp_wake_writers(sp);
 	return ret;

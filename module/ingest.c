@@ -8,6 +8,12 @@
  * is still in a page cache, mapped, pinned or shared: a stolen folio has
  * left its page cache (the owner's try_steal did that) and nobody else
  * holds a reference; everything else is a private copy.
+ *
+ * Only page-cache folios are stolen, so everything an instance holds is
+ * charged to a memory cgroup: its private pages to the caller's
+ * (%GFP_KERNEL_ACCOUNT), a stolen folio to the cgroup it was charged to
+ * when it was read into the page cache.  Anonymous pipe pages are copied:
+ * stealing one would uncharge it (anon_pipe_buf_try_steal()).
  */
 #include <linux/highmem.h>
 #include <linux/mm.h>
@@ -275,8 +281,9 @@ static int sp_expected_refs(struct folio *folio, unsigned int nbufs)
  *	%SP_PAGES_STOLEN is returned); left alone for the earlier verdicts
  *
  * In order: the copy policy; a buffer under half a page; a folio that is
- * mapped, maybe DMA-pinned, dirty or under writeback; a shmem folio; a
- * large folio that the pipe does not hold whole within @limit
+ * mapped, maybe DMA-pinned, dirty or under writeback; a folio that is not
+ * in a regular file's page cache (an anonymous pipe page, an anonymous or
+ * a shmem folio); a large folio that the pipe does not hold whole within @limit
  * (sp_folio_run()); a folio with more references than sp_expected_refs()
  * allows.  The checks are made without the folio lock and only classify:
  * the owner's try_steal, under the folio lock, decides, and
@@ -306,15 +313,31 @@ static enum sp_stat sp_steal_verdict(const struct sp_instance *sp,
 	if (folio_test_writeback(folio))
 		return SP_COPIED_WRITEBACK;
 	/*
+	 * Only page-cache folios of regular files are stolen: they stay
+	 * charged to the memory cgroup they were charged to when read in.
+	 * An anonymous pipe page (write(2) into a pipe) has no mapping:
+	 * anon_pipe_buf_try_steal() would uncharge it from the writer's
+	 * cgroup, expecting the thief to charge it again, which no exported
+	 * API lets a module do.  Copied instead, the copy is charged to the
+	 * caller (%GFP_KERNEL_ACCOUNT).  User pages that vmsplice(2) put in
+	 * a pipe are anonymous or file pages, usually caught as mapped
+	 * above.
 	 * A shmem folio's data lives only in the page cache: taking a clean
-	 * one out would leave a hole in the file.  tmpfs keeps them dirty,
-	 * so this is a guard, not a path that is taken.
+	 * one out would leave a hole in the file (tmpfs keeps them dirty).
 	 */
-	if (folio_test_swapbacked(folio) && !folio_test_anon(folio))
+	if (!folio_mapping(folio) || folio_test_anon(folio) ||
+	    folio_test_swapbacked(folio))
 		return SP_COPIED_NOT_STEALABLE;
 	*run = sp_folio_run(pipe, limit);
 	if (!*run)
 		return SP_COPIED_LARGE_FOLIO;
+	/*
+	 * Capacity counts pages: the stolen folio is held whole, however
+	 * few of its bytes the buffers hold.  Without a page left for each
+	 * of its pages, copy into what room the private tail page has.
+	 */
+	if (sp->pages + folio_nr_pages(folio) > sp_max_pages(sp->capacity))
+		return SP_COPIED_PARTIAL;
 	if (folio_ref_count(folio) > sp_expected_refs(folio, *run))
 		return SP_COPIED_BUSY;
 	return SP_PAGES_STOLEN;
@@ -519,9 +542,14 @@ static ssize_t sp_ingest_pipe(struct sp_instance *sp,
 			      struct pipe_inode_info *pipe, size_t len)
 {
 	ssize_t done = 0, ret;
+	size_t room;
 
 	while (done < len && !pipe_empty(pipe->head, pipe->tail)) {
-		ret = sp_take(sp, pipe, len - done);
+		/* A steal can take more pages than bytes: look again. */
+		room = min_t(size_t, len - done, sp_room(sp));
+		if (!room)
+			break;
+		ret = sp_take(sp, pipe, room);
 		if (ret < 0)
 			return done ? done : ret;
 		done += ret;
@@ -578,6 +606,7 @@ ssize_t sp_splice_write(struct pipe_inode_info *pipe, struct file *out,
 	enum sp_stat path = pipe == current->splice_pipe ?
 			    SP_BYTES_IN_SENDFILE : SP_BYTES_IN_SPLICE;
 	ssize_t ret;
+	bool eof;
 
 	if (!len)
 		return 0;
@@ -589,8 +618,14 @@ ssize_t sp_splice_write(struct pipe_inode_info *pipe, struct file *out,
 
 		pipe_lock(pipe);
 		if (pipe_empty(pipe->head, pipe->tail)) {
+			/*
+			 * End of file under the pipe's mutex, which its
+			 * writers hold to write and pipe_release() to drop
+			 * the count, as pipe_read() decides it.
+			 */
+			eof = !pipe->writers;
 			pipe_unlock(pipe);
-			if (!READ_ONCE(pipe->writers))
+			if (eof)
 				return 0;
 			if (nonblock)
 				return -EAGAIN;

@@ -56,11 +56,26 @@ void sp_instance_get(struct sp_instance *sp)
 	refcount_inc(&sp->refs);
 }
 
-static void sp_seg_free(struct sp_seg *seg)
+static void sp_seg_free(struct sp_instance *sp, struct sp_seg *seg)
 {
+	WRITE_ONCE(sp->pages, sp->pages - folio_nr_pages(seg->folio));
 	list_del(&seg->list);
 	folio_put(seg->folio);
 	kmem_cache_free(sp_seg_cache, seg);
+}
+
+/* Recompute @sp->tail_free after the tail segment changed. */
+static void sp_tail_update(struct sp_instance *sp)
+{
+	struct sp_seg *seg;
+	size_t free = 0;
+
+	if (!list_empty(&sp->segs)) {
+		seg = list_last_entry(&sp->segs, struct sp_seg, list);
+		if (seg->private)
+			free = PAGE_SIZE - seg->off - seg->len;
+	}
+	WRITE_ONCE(sp->tail_free, free);
 }
 
 /**
@@ -82,7 +97,7 @@ void sp_instance_put(struct sp_instance *sp)
 		return;
 	/* Last file is gone: nobody else can see @sp, no lock needed. */
 	list_for_each_entry_safe(seg, next, &sp->segs, list)
-		sp_seg_free(seg);
+		sp_seg_free(sp, seg);
 	sp_buffered_add(-(long)sp->bytes);
 	sp_instances_add(-1);
 	mutex_destroy(&sp->lock);
@@ -138,8 +153,15 @@ void sp_detach(struct sp_instance *sp, fmode_t mode)
  * sp_room() - free space in an instance
  * @sp: the instance
  *
- * Reads @sp->bytes and @sp->capacity with READ_ONCE(): without @sp->lock
- * the answer may already be stale, and writers recheck it under the lock.
+ * Capacity is counted both in bytes and in pages: the bytes buffered stay
+ * within @sp->capacity, and the pages the segments hold within
+ * sp_max_pages() of it.  The room is the smaller of the bytes left and
+ * what copies can still fill: the free tail of a private tail page plus
+ * a page for each page left.  Stealing needs a whole page left for each
+ * page it takes (sp_steal_verdict()).
+ *
+ * Reads the fields with READ_ONCE(): without @sp->lock the answer may
+ * already be stale, and writers recheck it under the lock.
  *
  * Context: Any context; @sp->lock may or may not be held.
  * Return: the bytes that fit before @sp is full, 0 when it is full.
@@ -147,8 +169,14 @@ void sp_detach(struct sp_instance *sp, fmode_t mode)
 size_t sp_room(const struct sp_instance *sp)
 {
 	size_t bytes = READ_ONCE(sp->bytes), cap = READ_ONCE(sp->capacity);
+	size_t pages = READ_ONCE(sp->pages), max = sp_max_pages(cap);
+	size_t fill = READ_ONCE(sp->tail_free);
 
-	return cap > bytes ? cap - bytes : 0;
+	if (cap <= bytes)
+		return 0;
+	if (pages < max)
+		fill += (max - pages) * PAGE_SIZE;
+	return min(cap - bytes, fill);
 }
 
 /**
@@ -215,33 +243,50 @@ int sp_wait_for_room(struct sp_instance *sp, size_t need, bool nonblock)
 }
 
 /**
+ * sp_at_eof() - is an instance at end of file?
+ * @sp: the instance
+ *
+ * End of file is decided under @sp->lock, which orders every write before
+ * the close of its file: a writer commits its bytes and drops its count
+ * under the lock, so seeing no writer there means seeing all its bytes.
+ * Deciding it from two unlocked loads, @sp->bytes then @sp->writers,
+ * could see the bytes before a write and the writers after its close.
+ *
+ * Context: Called with @sp->lock held.
+ * Return: true when nothing is buffered and no writer is left.
+ */
+bool sp_at_eof(const struct sp_instance *sp)
+{
+	lockdep_assert_held(&sp->lock);
+	return !sp->bytes && !sp->writers;
+}
+
+/**
  * sp_wait_for_data() - wait until data is buffered or no writer is left
  * @sp: the instance
  * @nonblock: fail with -EAGAIN instead of sleeping
  *
- * The check is made without @sp->lock: another reader may take the data
- * before the caller locks, and callers recheck under the lock.
+ * Only waits: it decides nothing.  The check is made without @sp->lock,
+ * so the caller locks and looks again: another reader may have taken the
+ * data, and end of file is decided only under the lock (sp_at_eof()).
  *
  * Context: Process context; sleeps interruptibly unless @nonblock.  Called
  * with no lock held: neither @sp->lock nor any pipe's mutex.
- * Return: 1 when data is buffered; 0 at end of file (nothing buffered and
- * no writer left); -EAGAIN when @nonblock and nothing is buffered;
- * -ERESTARTSYS when a signal interrupted the wait.
+ * Return: 0 when data is buffered or no writer is left at the time of the
+ * check; -EAGAIN when @nonblock and neither is true; -ERESTARTSYS when a
+ * signal interrupted the wait.
  */
 int sp_wait_for_data(struct sp_instance *sp, bool nonblock)
 {
-	for (;;) {
-		if (READ_ONCE(sp->bytes))
-			return 1;
-		if (!READ_ONCE(sp->writers))
-			return 0;
-		if (nonblock)
-			return -EAGAIN;
-		if (wait_event_interruptible(sp->rd_wait,
-					     READ_ONCE(sp->bytes) ||
-					     !READ_ONCE(sp->writers)))
-			return -ERESTARTSYS;
-	}
+	if (READ_ONCE(sp->bytes) || !READ_ONCE(sp->writers))
+		return 0;
+	if (nonblock)
+		return -EAGAIN;
+	if (wait_event_interruptible(sp->rd_wait,
+				     READ_ONCE(sp->bytes) ||
+				     !READ_ONCE(sp->writers)))
+		return -ERESTARTSYS;
+	return 0;
 }
 
 static struct sp_seg *sp_seg_new(struct folio *folio, unsigned int off,
@@ -296,6 +341,8 @@ struct sp_seg *sp_writable_tail(struct sp_instance *sp, size_t *space)
 		return NULL;
 	}
 	list_add_tail(&seg->list, &sp->segs);
+	WRITE_ONCE(sp->pages, sp->pages + 1);
+	sp_tail_update(sp);
 	*space = PAGE_SIZE;
 	return seg;
 }
@@ -315,6 +362,7 @@ void sp_commit(struct sp_instance *sp, struct sp_seg *seg, size_t len)
 	seg->len += len;
 	WRITE_ONCE(sp->bytes, sp->bytes + len);
 	sp_buffered_add(len);
+	sp_tail_update(sp);
 }
 
 /**
@@ -340,6 +388,7 @@ int sp_append_folio(struct sp_instance *sp, struct folio *folio,
 	if (!seg)
 		return -ENOMEM;
 	list_add_tail(&seg->list, &sp->segs);
+	WRITE_ONCE(sp->pages, sp->pages + folio_nr_pages(folio));
 	sp_commit(sp, seg, len);
 	return 0;
 }
@@ -372,8 +421,9 @@ void sp_consume(struct sp_instance *sp, size_t len)
 		/* An emptied private tail page may still take new bytes. */
 		if (!seg->len && !(seg->private && list_is_singular(&sp->segs) &&
 				   seg->off < PAGE_SIZE))
-			sp_seg_free(seg);
+			sp_seg_free(sp, seg);
 	}
+	sp_tail_update(sp);
 }
 
 /**
@@ -408,6 +458,26 @@ int sp_set_capacity(struct sp_instance *sp, u64 capacity)
 	mutex_unlock(&sp->lock);
 	sp_wake_writers(sp);
 	return ret;
+}
+
+/**
+ * sp_set_policy() - set an instance's ingest policy (STABLEPIPE_IOC_SET_POLICY)
+ * @sp: the instance
+ * @policy: %STABLEPIPE_POLICY_AUTO or %STABLEPIPE_POLICY_COPY, checked
+ *	by the caller
+ *
+ * Written under @sp->lock, which the ingest path holds while it reads the
+ * policy (sp_steal_verdict()): a splice in progress finishes under the
+ * policy it started with, the next one sees the new one.  WRITE_ONCE()
+ * for STABLEPIPE_IOC_GET_POLICY, which reads it without the lock.
+ *
+ * Context: Process context.  Takes and releases @sp->lock.
+ */
+void sp_set_policy(struct sp_instance *sp, u32 policy)
+{
+	mutex_lock(&sp->lock);
+	WRITE_ONCE(sp->policy, policy);
+	mutex_unlock(&sp->lock);
 }
 
 /**

@@ -147,8 +147,8 @@ static int sp_release(struct inode *inode, struct file *file)
  *
  * For a file open for reading: %EPOLLIN when data is buffered, %EPOLLHUP
  * when no writer is left.  For a file open for writing: %EPOLLOUT when
- * %PIPE_BUF bytes fit (or the whole capacity, were it smaller), %EPOLLERR
- * when no reader is left.
+ * %PAGE_SIZE bytes fit (the room sp_splice_write() waits for; a capacity
+ * is at least a page), %EPOLLERR when no reader is left.
  *
  * Context: Process context.  Takes no lock: the counts are read with
  * READ_ONCE().
@@ -169,7 +169,13 @@ static __poll_t sp_poll(struct file *file, poll_table *wait)
 			mask |= EPOLLHUP;
 	}
 	if (file->f_mode & FMODE_WRITE) {
-		if (sp_room(sp) >= min_t(size_t, PIPE_BUF,
+		/*
+		 * A page of room, as sp_splice_write() waits for (and as a
+		 * pipe is writable with a free slot); write(2) needs at most
+		 * PIPE_BUF <= PAGE_SIZE.  With 64 KiB pages, PIPE_BUF here
+		 * would make an epoll loop splicing in spin on EAGAIN.
+		 */
+		if (sp_room(sp) >= min_t(size_t, PAGE_SIZE,
 					 READ_ONCE(sp->capacity)))
 			mask |= EPOLLOUT | EPOLLWRNORM;
 		if (!READ_ONCE(sp->readers))
@@ -180,10 +186,15 @@ static __poll_t sp_poll(struct file *file, poll_table *wait)
 
 /**
  * sp_ioctl_new_fd() - STABLEPIPE_IOC_NEW_FD: another file on the same instance
- * @sp: the instance
+ * @from: the caller's file of the instance
  * @arg: the caller's struct stablepipe_fd: flags, an access mode
  *	(%O_RDONLY, %O_WRONLY or %O_RDWR) with %O_NONBLOCK and %O_CLOEXEC;
  *	reserved must be 0
+ *
+ * The access mode must be within @from's own: a file open only for
+ * reading mints only readers, one open only for writing only writers, an
+ * %O_RDWR file any mode.  So once no file of an instance can write, none
+ * ever will (end of file is final), and likewise for readers (%EPIPE).
  *
  * The new file is an anonymous inode file with the same file operations.
  * It holds its own instance reference, taken here and dropped by its
@@ -193,14 +204,17 @@ static __poll_t sp_poll(struct file *file, poll_table *wait)
  * Context: Process context; may sleep.  Takes and releases @sp->lock.
  * Return: the new file descriptor; -EFAULT when @arg cannot be read;
  * -EINVAL for unknown flags, a nonzero reserved field or an invalid access
- * mode; -EMFILE, -ENOMEM or another error from getting a descriptor or
+ * mode; -EBADF when the access mode asks for reading or writing that @from
+ * is not open for; -EMFILE, -ENOMEM or another error from getting a descriptor or
  * the file.
  */
-static long sp_ioctl_new_fd(struct sp_instance *sp,
+static long sp_ioctl_new_fd(struct file *from,
 			    struct stablepipe_fd __user *arg)
 {
+	struct sp_instance *sp = from->private_data;
 	struct stablepipe_fd req;
 	struct file *file;
+	fmode_t mode;
 	int fd;
 
 	if (copy_from_user(&req, arg, sizeof(req)))
@@ -209,6 +223,15 @@ static long sp_ioctl_new_fd(struct sp_instance *sp,
 	    (req.flags & ~(O_ACCMODE | O_NONBLOCK | O_CLOEXEC)) ||
 	    (req.flags & O_ACCMODE) == O_ACCMODE)
 		return -EINVAL;
+	/*
+	 * No more than the caller's own access: a reader handed the read
+	 * end must not inject data, nor a writer drain the instance.
+	 */
+	mode = (req.flags & O_ACCMODE) == O_WRONLY ? FMODE_WRITE :
+	       (req.flags & O_ACCMODE) == O_RDWR ? FMODE_READ | FMODE_WRITE :
+	       FMODE_READ;
+	if (mode & ~from->f_mode)
+		return -EBADF;
 
 	fd = get_unused_fd_flags(req.flags & O_CLOEXEC);
 	if (fd < 0)
@@ -238,7 +261,9 @@ static long sp_ioctl_new_fd(struct sp_instance *sp,
  * @arg: the command's user pointer
  *
  * %FIONREAD stores the bytes buffered (at most %INT_MAX) in an int.  The
- * STABLEPIPE_IOC_* commands are described in man/stablepipe.4.  32-bit
+ * STABLEPIPE_IOC_* commands are described in man/stablepipe.4.  Each
+ * command is matched exactly, except STABLEPIPE_IOC_GET_STATS, which is
+ * matched on type, number and direction, whatever size it encodes.  32-bit
  * callers get the same through compat_ptr_ioctl().
  *
  * Context: Process context; may sleep and fault.
@@ -254,12 +279,26 @@ static long sp_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	u64 capacity;
 	u32 policy;
 
+	/*
+	 * GET_STATS is extensible: its number encodes the size of the
+	 * caller's struct, which may be older (shorter) or newer (longer)
+	 * than ours.  Match it on type, number and direction only; the
+	 * struct's size field, capped at the encoded size, says how much
+	 * the caller knows.
+	 */
+	if (_IOC_TYPE(cmd) == _IOC_TYPE(STABLEPIPE_IOC_GET_STATS) &&
+	    _IOC_NR(cmd) == _IOC_NR(STABLEPIPE_IOC_GET_STATS)) {
+		if (_IOC_DIR(cmd) != _IOC_DIR(STABLEPIPE_IOC_GET_STATS))
+			return -ENOTTY;
+		return sp_stats_fill(sp, uarg, _IOC_SIZE(cmd));
+	}
+
 	switch (cmd) {
 	case FIONREAD:
 		return put_user((int)min_t(size_t, READ_ONCE(sp->bytes), INT_MAX),
 				(int __user *)uarg);
 	case STABLEPIPE_IOC_NEW_FD:
-		return sp_ioctl_new_fd(sp, uarg);
+		return sp_ioctl_new_fd(file, uarg);
 	case STABLEPIPE_IOC_GET_CAPACITY:
 		capacity = READ_ONCE(sp->capacity);
 		return put_user(capacity, (u64 __user *)uarg);
@@ -275,10 +314,8 @@ static long sp_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 			return -EFAULT;
 		if (policy >= ARRAY_SIZE(sp_policy_names))
 			return -EINVAL;
-		WRITE_ONCE(sp->policy, policy);
+		sp_set_policy(sp, policy);
 		return 0;
-	case STABLEPIPE_IOC_GET_STATS:
-		return sp_stats_fill(sp, uarg);
 	}
 	return -ENOTTY;
 }

@@ -64,8 +64,16 @@ struct sp_seg {
  * @lock guards everything below it.  Lock order: a pipe's mutex (taken by
  * the splice core or by us) before @lock.  Nobody sleeps waiting for room
  * or data while holding @lock or any pipe's mutex.
- * @readers, @writers and @bytes are also read without @lock in wait and
- * poll conditions; writers use WRITE_ONCE.
+ * @pages counts the pages that the segments hold (a stolen folio counts
+ * all its pages, a private page one, however few bytes they hold) and is
+ * kept at most sp_max_pages(@capacity); @tail_free is the room left in
+ * the tail segment when it is a private page that copies may fill.
+ * @readers, @writers, @bytes, @pages and @tail_free are also read without
+ * @lock in wait and
+ * poll conditions, @capacity and @policy by the GET ioctls; writers use
+ * WRITE_ONCE, under @lock.  Those unlocked reads only
+ * decide whether to sleep: end of file is decided under @lock
+ * (sp_at_eof()).
  */
 struct sp_instance {
 	refcount_t refs;		/* one per open file */
@@ -75,6 +83,8 @@ struct sp_instance {
 	struct mutex lock;		/* see above */
 	struct list_head segs;
 	size_t bytes;
+	size_t pages;			/* pages the segments hold */
+	size_t tail_free;		/* free bytes in a private tail page */
 	size_t capacity;
 	unsigned int readers;
 	unsigned int writers;
@@ -85,6 +95,16 @@ struct sp_instance {
 /* The largest capacity anybody may set, in bytes. */
 #define SP_CAPACITY_MAX	SZ_1G
 
+/*
+ * The most pages an instance may hold: its capacity in pages, plus one for
+ * the partly consumed head page that data written up to the capacity can
+ * span.  @capacity is a multiple of PAGE_SIZE.
+ */
+static inline size_t sp_max_pages(size_t capacity)
+{
+	return (capacity >> PAGE_SHIFT) + 1;
+}
+
 /* instance.c */
 struct sp_instance *sp_instance_new(void);
 void sp_instance_get(struct sp_instance *sp);
@@ -93,6 +113,7 @@ void sp_attach(struct sp_instance *sp, fmode_t mode);
 void sp_detach(struct sp_instance *sp, fmode_t mode);
 size_t sp_room(const struct sp_instance *sp);
 int sp_wait_for_room(struct sp_instance *sp, size_t need, bool nonblock);
+bool sp_at_eof(const struct sp_instance *sp);
 int sp_wait_for_data(struct sp_instance *sp, bool nonblock);
 struct sp_seg *sp_writable_tail(struct sp_instance *sp, size_t *space);
 int sp_append_folio(struct sp_instance *sp, struct folio *folio,
@@ -100,6 +121,7 @@ int sp_append_folio(struct sp_instance *sp, struct folio *folio,
 void sp_commit(struct sp_instance *sp, struct sp_seg *seg, size_t len);
 void sp_consume(struct sp_instance *sp, size_t len);
 int sp_set_capacity(struct sp_instance *sp, u64 capacity);
+void sp_set_policy(struct sp_instance *sp, u32 policy);
 void sp_wake_readers(struct sp_instance *sp);
 void sp_wake_writers(struct sp_instance *sp);
 int sp_seg_cache_init(void);
@@ -124,7 +146,8 @@ ssize_t sp_splice_read(struct file *in, loff_t *ppos,
 void sp_count(struct sp_instance *sp, enum sp_stat stat, u64 n);
 void sp_buffered_add(long bytes);
 void sp_instances_add(int n);
-int sp_stats_fill(struct sp_instance *sp, struct stablepipe_stats __user *ustats);
+int sp_stats_fill(struct sp_instance *sp, struct stablepipe_stats __user *ustats,
+		  u32 ioc_size);
 void sp_show_fdinfo(struct seq_file *m, struct file *file);
 int sp_stats_init(void);
 void sp_stats_exit(void);

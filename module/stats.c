@@ -114,27 +114,36 @@ static void sp_stats_from(struct stablepipe_stats *st, const u64 *v)
  * @sp: the instance
  * @ustats: the caller's struct stablepipe_stats, whose size field says
  *	how many bytes of it the caller knows
+ * @ioc_size: the size encoded in the caller's ioctl number
+ *	(_IOC_SIZE()), the most bytes of @ustats that may be touched
  *
- * Copies min(size, sizeof(struct stablepipe_stats)) bytes to @ustats,
- * with size set to that and version to %STABLEPIPE_STATS_VERSION, so that
- * older and newer callers both get the fields they know.
+ * The caller's size is the size field, capped at @ioc_size.  Copies
+ * min(that, sizeof(struct stablepipe_stats)) bytes to @ustats, with size
+ * set to the bytes copied and version to %STABLEPIPE_STATS_VERSION, and
+ * zeroes the caller's bytes after ours when its struct is longer (fields
+ * this module does not know read as 0), as copy_struct_to_user() does.
+ * So older (shorter) and newer (longer) callers, each with the ioctl
+ * number of its own struct, both work.
  *
  * Context: Process context; may fault.  Takes and releases @sp->lock; the
  * user memory is accessed without it.
  * Return: 0; -EFAULT when @ustats cannot be read or written; -EINVAL when
- * its size does not cover the size and version fields.
+ * the caller's size does not cover the size and version fields.
  */
 int sp_stats_fill(struct sp_instance *sp,
-		  struct stablepipe_stats __user *ustats)
+		  struct stablepipe_stats __user *ustats, u32 ioc_size)
 {
 	struct stablepipe_stats st = { 0 };
-	u32 size;
+	u32 usize, size;
 
-	if (get_user(size, &ustats->size))
-		return -EFAULT;
-	if (size < offsetofend(struct stablepipe_stats, version))
+	if (ioc_size < offsetofend(struct stablepipe_stats, version))
 		return -EINVAL;
-	size = min_t(u32, size, sizeof(st));
+	if (get_user(usize, &ustats->size))
+		return -EFAULT;
+	usize = min(usize, ioc_size);
+	if (usize < offsetofend(struct stablepipe_stats, version))
+		return -EINVAL;
+	size = min_t(u32, usize, sizeof(st));
 
 	mutex_lock(&sp->lock);
 	sp_stats_from(&st, sp->stats);
@@ -143,7 +152,12 @@ int sp_stats_fill(struct sp_instance *sp,
 	mutex_unlock(&sp->lock);
 	st.size = size;
 	st.version = STABLEPIPE_STATS_VERSION;
-	return copy_to_user(ustats, &st, size) ? -EFAULT : 0;
+	if (copy_to_user(ustats, &st, size))
+		return -EFAULT;
+	if (usize > size && clear_user((char __user *)ustats + size,
+				       usize - size))
+		return -EFAULT;
+	return 0;
 }
 
 static void sp_stats_print(struct seq_file *m, const char *sep,
@@ -174,6 +188,7 @@ void sp_show_fdinfo(struct seq_file *m, struct file *file)
 	struct sp_instance *sp = file->private_data;
 	struct stablepipe_stats st = { 0 };
 	unsigned int readers, writers;
+	size_t pages;
 	u32 policy;
 
 	mutex_lock(&sp->lock);
@@ -182,11 +197,13 @@ void sp_show_fdinfo(struct seq_file *m, struct file *file)
 	st.capacity = sp->capacity;
 	readers = sp->readers;
 	writers = sp->writers;
+	pages = sp->pages;
 	policy = sp->policy;
 	mutex_unlock(&sp->lock);
 
 	sp_stats_print(m, ":\t", &st);
 	seq_printf(m, "capacity:\t%llu\n", st.capacity);
+	seq_printf(m, "pages:\t%zu\n", pages);
 	seq_printf(m, "policy:\t%s\n",
 		   policy == STABLEPIPE_POLICY_COPY ? "copy" : "auto");
 	seq_printf(m, "readers:\t%u\nwriters:\t%u\n", readers, writers);

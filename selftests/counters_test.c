@@ -264,7 +264,12 @@ static int t_write(const void *arg)
 	return KSFT_PASS;
 }
 
-static int t_pipe_pages_stolen(const void *arg)
+/*
+ * Anonymous pipe pages (write(2) into a pipe) are copied, never stolen:
+ * stealing one would uncharge it from the writer's memory cgroup
+ * (anon_pipe_buf_try_steal()), and the module cannot charge it again.
+ */
+static int t_pipe_pages_copied(const void *arg)
 {
 	struct stablepipe_stats st;
 	int fds[2];
@@ -275,12 +280,87 @@ static int t_pipe_pages_stolen(const void *arg)
 	STATS(fds[0], &st);
 	sp_print_stats("16 anonymous pipe pages", &st);
 	CHECK_EQ_U64(st.bytes_in_splice, 65536, "bytes_in_splice");
-	/* anonymous pipe pages nobody else holds: all stolen */
-	CHECK_EQ_U64(st.pages_stolen, 16, "pages_stolen");
-	CHECK_EQ_U64(st.pages_copied, 0, "pages_copied");
-	READ_CHECK(fds[0], 65536, 0, 2, "stolen pipe pages");
+	/* anonymous pipe pages, even whole and unshared: all copied */
+	CHECK_EQ_U64(st.pages_stolen, 0, "pages_stolen");
+	CHECK_EQ_U64(st.pages_copied, 16, "pages_copied");
+	CHECK_EQ_U64(st.copied_not_stealable, 16, "copied_not_stealable");
+	READ_CHECK(fds[0], 65536, 0, 2, "copied pipe pages");
 	STATS(fds[0], &st);
 	CHECK_EQ_U64(st.bytes_out_read, 65536, "bytes_out_read");
+	return KSFT_PASS;
+}
+
+/*
+ * Capacity counts pages, not only bytes: half pages stolen from a cold
+ * file interleaved with 1-byte writes make each page hold little data
+ * (a stolen page holds 2 KiB, the byte after it needs a private page of
+ * its own), yet the pages held stay within capacity / PAGE_SIZE + 1.
+ * Without stealing (large folios, tmpfs) the pages are full anyway.
+ */
+static int t_pages_not_bytes(const void *arg)
+{
+	const size_t cap = 64 * SP_KIB, max_pages = cap / SP_PAGE + 1;
+	const size_t npages = 64;
+	unsigned char *got = sp_malloc(2 * cap);
+	struct stablepipe_stats st;
+	size_t i, rounds = 0, in = 0;
+	uint64_t pages = 0, peak = 0, low;
+	bool no_line = false;
+	int fds[2], p[2], ffd;
+	loff_t off;
+	ssize_t n;
+
+	(void)arg;
+	ffd = sp_scratch_file(npages * SP_PAGE, 7, 0, SP_COLD);
+	CHECK(ffd >= 0, "scratch file");
+	CHECK(stablepipe2(fds, O_NONBLOCK) == 0, "stablepipe2: %s",
+	      strerror(errno));
+	CHECK_OK(n, sp_set_capacity(fds[1], cap));
+	CHECK_RET(pipe(p), 0);
+	for (i = 0; i < npages; i++) {
+		off = i * SP_PAGE;
+		CHECK_RET(splice(ffd, &off, p[1], NULL, SP_PAGE / 2, 0),
+			  SP_PAGE / 2);
+		n = splice(p[0], NULL, fds[1], NULL, SP_PAGE / 2,
+			   SPLICE_F_NONBLOCK);
+		if (n < 0 && errno == EAGAIN)
+			break;
+		CHECK(n > 0, "splice into the device: %zd (%s)", n,
+		      strerror(errno));
+		in += n;
+		n = write(fds[1], "x", 1);
+		if (n < 0 && errno == EAGAIN)
+			break;
+		CHECK(n == 1, "write: %zd (%s)", n, strerror(errno));
+		in++;
+		rounds++;
+		if (sp_fdinfo_u64(fds[0], "pages", &pages))
+			no_line = true;
+		else if (pages > peak)
+			peak = pages;
+	}
+	STATS(fds[0], &st);
+	sp_print_stats("half pages and single bytes", &st);
+	ktap_print_msg("%zu rounds, %zu bytes in, at most %" PRIu64 " pages held (limit %zu)",
+		       rounds, in, peak, max_pages);
+	/*
+	 * Nothing was read: each stolen page is still held (with 2 KiB in
+	 * it), and the rest sits in private pages, at least one per 4 KiB.
+	 * That lower bound on the pages held needs no fdinfo line.
+	 */
+	low = st.pages_stolen +
+	      (in - st.pages_stolen * (SP_PAGE / 2) + SP_PAGE - 1) / SP_PAGE;
+	CHECK(low <= max_pages,
+	      "%llu stolen half pages and %zu bytes in all: at least %" PRIu64 " pages held, capacity %zu pages + 1",
+	      (unsigned long long)st.pages_stolen, in, low, cap / SP_PAGE);
+	if (!st.pages_stolen)
+		ktap_print_msg("nothing stolen on this filesystem: the pages are full anyway");
+	CHECK(!no_line, "no pages: line in fdinfo");
+	CHECK(peak <= max_pages, "%" PRIu64 " pages held, capacity %zu pages + 1",
+	      peak, cap / SP_PAGE);
+	CHECK_RET(sp_read_full(fds[0], got, in), (ssize_t)in);
+	CHECK_RET(close(ffd), 0);
+	free(got);
 	return KSFT_PASS;
 }
 
@@ -611,7 +691,8 @@ static int t_instances(const void *arg)
 
 static const struct ktap_case cases[] = {
 	CASE(t_write),
-	CASE(t_pipe_pages_stolen),
+	CASE(t_pipe_pages_copied),
+	CASE(t_pages_not_bytes),
 	CASE(t_partial_pipe_buffer),
 	CASE(t_sendfile_small_file),
 	CASE(t_sendfile_cold),

@@ -309,11 +309,13 @@ static int t_stream(const void *arg)
 	if (p->in == IN_SPLICE_FILE || p->in == IN_SENDFILE) {
 		CHECK_OK(ffd, sp_scratch_file(FILE_SIZE, SEED, 0, SP_CLEAN));
 	}
-	CHECK_OK(dev, open(STABLEPIPE_DEV, O_WRONLY | O_CLOEXEC));
 	{
-		struct stablepipe_fd req = { .flags = O_RDONLY | O_CLOEXEC };
+		int both[2];
 
-		CHECK_OK(rfd, ioctl(dev, STABLEPIPE_IOC_NEW_FD, &req));
+		CHECK(stablepipe2(both, O_CLOEXEC) == 0, "stablepipe2: %s",
+		      strerror(errno));
+		rfd = both[0];
+		dev = both[1];
 	}
 	CHECK_OK(inst0, sp_set_policy(dev, p->policy));
 	inst0 = rl_proc_instances() - 1;

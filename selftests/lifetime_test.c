@@ -71,21 +71,35 @@ static void *storm_thread(void *p)
 		n++;
 		a->ops++;
 		while (n < 8 && rl_below(&rnd, 3)) {
+			/* NEW_FD mints only modes within the source fd's */
+			int src = fds[rl_below(&rnd, n)], want, have;
+
+			have = fcntl(src, F_GETFL) & O_ACCMODE;
 			switch (rl_below(&rnd, 4)) {
 			case 0:
-				fds[n] = new_fd(fds[rl_below(&rnd, n)],
-						O_RDONLY | O_CLOEXEC);
+				want = O_RDONLY;
+				fds[n] = new_fd(src, O_RDONLY | O_CLOEXEC);
 				break;
 			case 1:
-				fds[n] = new_fd(fds[rl_below(&rnd, n)],
-						O_WRONLY | O_NONBLOCK);
+				want = O_WRONLY;
+				fds[n] = new_fd(src, O_WRONLY | O_NONBLOCK);
 				break;
 			case 2:
-				fds[n] = new_fd(fds[rl_below(&rnd, n)], O_RDWR);
+				want = O_RDWR;
+				fds[n] = new_fd(src, O_RDWR);
 				break;
 			default:
-				fds[n] = dup(fds[rl_below(&rnd, n)]);
+				want = have;
+				fds[n] = dup(src);
 				break;
+			}
+			if (want != have && have != O_RDWR) {
+				if (fds[n] >= 0 || errno != EBADF)
+					STORM_FAIL(a, "NEW_FD 0%o from 0%o: %d (%s), want EBADF",
+						   want, have, fds[n],
+						   strerror(errno));
+				a->ops++;
+				continue;
 			}
 			if (fds[n] < 0)
 				STORM_FAIL(a, "NEW_FD/dup: %s", strerror(errno));

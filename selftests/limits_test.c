@@ -11,7 +11,9 @@
  *    filling instances far beyond it gets ENOMEM or is OOM-killed inside
  *    its cgroup - memory.current never passes memory.max, nobody outside
  *    the cgroup is killed, and the instance data is freed with the
- *    process.  The memory cgroup OOM killer prints a stack dump: while
+ *    process.  The same when the instances are filled by splice(2) from
+ *    a pipe that write(2) filled: its anonymous pages are copied, not
+ *    stolen (stealing one uncharges it from the cgroup);  The memory cgroup OOM killer prints a stack dump: while
  *    that can happen the console log level is lowered and the kernel log
  *    is checked here instead (any report other than the OOM kill fails);
  *  - isolation: nobody's new instances are empty (EAGAIN, FIONREAD 0,
@@ -141,18 +143,42 @@ static int cg_enter(const char *cg)
 	return rl_write_file(path, pid);
 }
 
-/* Child in @cg as nobody: fill instances of @cap bytes up to @total. */
-static void filler(const char *cg, uint64_t cap, uint64_t total, int report)
+/*
+ * One step of the filler through a pipe: write(2) 64 KiB into the pipe
+ * (its pages are anonymous pipe pages, charged to the cgroup), then
+ * splice the pipe into the instance.  Returns what splice(2) returns.
+ */
+static ssize_t fill_via_pipe(int fd, int p[2], const unsigned char *buf)
+{
+	int queued = 0;
+	ssize_t n;
+
+	if (ioctl(p[0], FIONREAD, &queued) || queued < 65536) {
+		n = write(p[1], buf, 65536 - queued);
+		if (n < 0 && errno != EAGAIN)
+			return -1;
+	}
+	return splice(p[0], NULL, fd, NULL, 65536, SPLICE_F_NONBLOCK);
+}
+
+/*
+ * Child in @cg as nobody: fill instances of @cap bytes up to @total, by
+ * write(2) or (@via_pipe) by splice(2) from a pipe filled by write(2).
+ */
+static void filler(const char *cg, uint64_t cap, uint64_t total, int report,
+		   bool via_pipe)
 {
 	unsigned char *buf = sp_malloc(SP_MIB);
 	uint64_t done = 0;
-	int fd, code = 0;
+	int fd, code = 0, p[2];
 	ssize_t n = 0;
 
 	memset(buf, 'f', SP_MIB);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (cg_enter(cg) || become_nobody())
 		_exit(10);
+	if (via_pipe && pipe2(p, O_NONBLOCK))
+		_exit(15);
 	while (done < total) {
 		fd = open(STABLEPIPE_DEV, O_RDWR | O_NONBLOCK);
 		if (fd < 0) {
@@ -164,7 +190,8 @@ static void filler(const char *cg, uint64_t cap, uint64_t total, int report)
 			break;
 		}
 		while (done < total) {
-			n = write(fd, buf, SP_MIB);
+			n = via_pipe ? fill_via_pipe(fd, p, buf) :
+				       write(fd, buf, SP_MIB);
 			if (n < 0)
 				break;
 			done += n;
@@ -188,9 +215,10 @@ static void filler(const char *cg, uint64_t cap, uint64_t total, int report)
 	_exit(code);
 }
 
+/* arg: 0 charge, 1 over by write(2), 2 over by splice(2) from a pipe */
 static int t_memcg(const void *arg)
 {
-	const bool over = arg != NULL;
+	const bool over = arg != NULL, via_pipe = (uintptr_t)arg == 2;
 	const uint64_t limit = 48 * SP_MIB, cap = 16 * SP_MIB;
 	uint64_t total = over ? 8 * limit : 24 * SP_MIB, done = 0, last = 0;
 	long long base, cur, peak = 0, max, ooms, kills;
@@ -203,7 +231,8 @@ static int t_memcg(const void *arg)
 
 	if (getuid())
 		return ktap_skip("not root");
-	if (cg_setup(cg, sizeof(cg), over ? "stablepipe-limits-over" :
+	if (cg_setup(cg, sizeof(cg), via_pipe ? "stablepipe-limits-pipe" :
+				     over ? "stablepipe-limits-over" :
 					    "stablepipe-limits-charge"))
 		return ktap_skip("no cgroup2 memory controller at " CGROOT);
 	snprintf(buf, sizeof(buf), "%llu", (unsigned long long)limit);
@@ -236,7 +265,7 @@ static int t_memcg(const void *arg)
 	CHECK(pid >= 0, "fork: %s", strerror(errno));
 	if (pid == 0) {
 		close(rp[0]);
-		filler(cg, cap, total, rp[1]);
+		filler(cg, cap, total, rp[1], via_pipe);
 	}
 	close(rp[1]);
 	deadline = sp_now() + 120;
@@ -382,6 +411,7 @@ static struct ktap_case cases[] = {
 	{ "nobody: max_capacity, 1 GiB, full instance", t_capacity, NULL, 0 },
 	{ "memory cgroup: buffered data is charged to the writer", t_memcg, NULL, 0 },
 	{ "memory cgroup: memory.max holds (ENOMEM or OOM kill inside)", t_memcg, (void *)1, 0 },
+	{ "memory cgroup: memory.max holds for pipe pages spliced in", t_memcg, (void *)2, 0 },
 	{ "nobody never sees another instance's data", t_isolation, NULL, 0 },
 };
 

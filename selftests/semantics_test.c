@@ -10,14 +10,16 @@
  *  - An instance opened O_RDONLY that never had a writer is at EOF at
  *    once (read returns 0, poll says POLLHUP): "no writer" means none now,
  *    not "none yet" as for FIFOs.
- *  - STABLEPIPE_IOC_NEW_FD may be called on an fd of any access mode and
- *    may create an fd of any access mode; flags with the access mode 3
- *    (O_ACCMODE) are not a valid access mode: EINVAL.
+ *  - STABLEPIPE_IOC_NEW_FD creates only access modes within the calling
+ *    fd's own (else EBADF); flags with the access mode 3 (O_ACCMODE) are
+ *    not a valid access mode: EINVAL.
  *  - A command with the magic and number of a stablepipe ioctl but another
  *    size or direction is an unknown command: ENOTTY.
  *  - GET_STATS with .size larger than the kernel's struct: the kernel
  *    fills its own size and reports it; this header's struct is taken to
- *    be the kernel's.
+ *    be the kernel's.  With the ioctl number of a longer struct it also
+ *    zeroes the caller's bytes after its own, up to .size; .size beyond
+ *    the size encoded in the number counts as that size.
  *  - Setting a capacity equal to the bytes buffered is allowed (only a
  *    capacity below them is EBUSY).
  *  - With O_NONBLOCK on the device, splice from an empty pipe (that has a
@@ -346,7 +348,7 @@ static int t_nonblock_read(const void *arg)
 static int t_epipe_no_reader(const void *arg)
 {
 	unsigned char *buf = sp_pat_buf(2 * CAP_DEFAULT, 0, 10), got[256];
-	int w, r;
+	int w, r, fds[2];
 
 	(void)arg;
 	sp_catch_sigpipe();
@@ -357,7 +359,13 @@ static int t_epipe_no_reader(const void *arg)
 	CHECK_ERR(write(w, buf, 2 * CAP_DEFAULT), EPIPE);
 	CHECK(sp_sigpipes == 2, "%d SIGPIPEs, want 2", (int)sp_sigpipes);
 	CHECK_RET(sp_fionread(w), 0);
-	CHECK_OK(r, new_fd(w, O_RDONLY));
+	/* a write-only fd cannot mint a reader: EPIPE is final */
+	CHECK_ERR(new_fd(w, O_RDONLY), EBADF);
+	CHECK_RET(close(w), 0);
+	/* a reader that goes away */
+	CHECK(stablepipe2(fds, 0) == 0, "stablepipe2: %s", strerror(errno));
+	w = fds[1];
+	r = fds[0];
 	CHECK_RET(write(w, buf, 100), 100);
 	CHECK_RET(read(r, got, sizeof(got)), 100);
 	CHECK_PAT("data once a reader exists", got, 100, 0, 10);
@@ -787,6 +795,51 @@ static int t_new_fd_modes(const void *arg)
 	return KSFT_PASS;
 }
 
+/* NEW_FD mints only modes within the calling fd's own */
+static int t_new_fd_within_mode(const void *arg)
+{
+	static const int modes[] = { O_RDONLY, O_WRONLY, O_RDWR };
+	unsigned char buf[8] = "injected", got[16];
+	unsigned int i, j;
+	int base, from, fd, fl;
+
+	(void)arg;
+	sp_catch_sigpipe();
+	CHECK_OK(base, open(STABLEPIPE_DEV, O_RDWR));
+	for (i = 0; i < ARRAY_SIZE(modes); i++) {
+		CHECK_OK(from, new_fd(base, modes[i]));
+		for (j = 0; j < ARRAY_SIZE(modes); j++) {
+			bool ok = modes[i] == O_RDWR || modes[j] == modes[i];
+
+			if (!ok) {
+				CHECK_ERR(new_fd(from, modes[j]), EBADF);
+				CHECK_ERR(new_fd(from, modes[j] | O_CLOEXEC),
+					  EBADF);
+				continue;
+			}
+			CHECK_OK(fd, new_fd(from, modes[j]));
+			CHECK_OK(fl, fcntl(fd, F_GETFL));
+			CHECK((fl & O_ACCMODE) == modes[j],
+			      "from 0%o: mode 0%o", modes[i], fl & O_ACCMODE);
+			CHECK_RET(close(fd), 0);
+		}
+		CHECK_RET(close(from), 0);
+	}
+	/* the opened fds themselves obey the same rule */
+	CHECK_OK(from, open(STABLEPIPE_DEV, O_RDONLY));
+	CHECK_ERR(new_fd(from, O_WRONLY), EBADF);
+	CHECK_ERR(new_fd(from, O_RDWR), EBADF);
+	CHECK_RET(close(from), 0);
+	/* a reader handed the read end cannot inject data */
+	CHECK_OK(from, new_fd(base, O_RDONLY));
+	CHECK_RET(close(base), 0);
+	CHECK_ERR(new_fd(from, O_WRONLY), EBADF);
+	CHECK_ERR(write(from, buf, sizeof(buf)), EBADF);
+	CHECK_RET(read(from, got, sizeof(got)), 0);	/* EOF is final */
+	CHECK_RET(close(from), 0);
+	return KSFT_PASS;
+}
+
 static int t_new_fd_invalid(const void *arg)
 {
 	static const unsigned int bad[] = {
@@ -849,19 +902,25 @@ static int fdinfo_rw(int fd, uint64_t readers, uint64_t writers)
 static int t_reader_writer_counts(const void *arg)
 {
 	unsigned char *buf = sp_pat_buf(100, 0, 34), got[128];
-	int w, r, rw, d;
+	int w, r, rw, d, base;
 
 	(void)arg;
 	sp_catch_sigpipe();
 	CHECK_OK(w, open(STABLEPIPE_DEV, O_WRONLY));
 	CHECK_RW(w, 0, 1);
 	CHECK_ERR(write(w, buf, 100), EPIPE);
-	CHECK_OK(r, new_fd(w, O_RDONLY));
-	CHECK_RW(r, 1, 1);
-	CHECK_RET(write(w, buf, 100), 100);
-	/* assumption: any fd may create any mode, even a writer from a reader */
-	CHECK_OK(rw, new_fd(r, O_RDWR));
+	CHECK_RET(close(w), 0);
+	CHECK_OK(base, open(STABLEPIPE_DEV, O_RDWR));
+	CHECK_RW(base, 1, 1);
+	CHECK_OK(w, new_fd(base, O_WRONLY));
+	CHECK_RW(base, 1, 2);
+	CHECK_OK(r, new_fd(base, O_RDONLY));
 	CHECK_RW(r, 2, 2);
+	CHECK_OK(rw, new_fd(base, O_RDWR));
+	CHECK_RW(r, 3, 3);
+	CHECK_RET(close(base), 0);
+	CHECK_RW(r, 2, 2);
+	CHECK_RET(write(w, buf, 100), 100);
 	CHECK_OK(d, dup(rw));		/* same open file: no new reader */
 	CHECK_RW(r, 2, 2);
 	CHECK_RET(close(w), 0);
@@ -885,7 +944,7 @@ static int t_fork_child_reads(const void *arg)
 
 	(void)arg;
 	CHECK(stablepipe2(fds, 0) == 0, "stablepipe2: %s", strerror(errno));
-	CHECK_OK(c, new_fd(fds[1], O_RDONLY | O_CLOEXEC));
+	CHECK_OK(c, new_fd(fds[0], O_RDONLY | O_CLOEXEC));
 	CHECK_OK(fdfl, fcntl(c, F_GETFD));
 	CHECK(fdfl & FD_CLOEXEC, "O_CLOEXEC fd lacks FD_CLOEXEC");
 	pid = fork();
@@ -1036,6 +1095,10 @@ static bool all_bytes(const unsigned char *p, size_t from, size_t to,
 	return true;
 }
 
+/* GET_STATS as built against a struct of @size bytes */
+#define STATS_IOC(size)	_IOC(_IOC_READ | _IOC_WRITE, STABLEPIPE_IOC_MAGIC, \
+			     _IOC_NR(STABLEPIPE_IOC_GET_STATS), (size))
+
 static int t_stats_sizes(const void *arg)
 {
 	const size_t sz = sizeof(struct stablepipe_stats);
@@ -1089,6 +1152,46 @@ static int t_stats_sizes(const void *arg)
 	CHECK_EQ_U64(u.st.bytes_buffered, 10000, "stats.bytes_buffered");
 	CHECK(all_bytes(u.b, sz, sizeof(u), 0xAA),
 	      "bytes beyond the kernel's struct were written");
+
+	/*
+	 * A program built against an older, shorter struct: its own ioctl
+	 * number (the size is part of it) works, and nothing after its
+	 * struct is written.
+	 */
+	memset(&u, 0xAA, sizeof(u));
+	u.st.size = 16;
+	CHECK_RET(ioctl(fd, STATS_IOC(16), &u.st), 0);
+	CHECK_EQ_U64(u.st.size, 16, "stats.size, 16-byte struct");
+	CHECK_EQ_U64(u.st.version, STABLEPIPE_STATS_VERSION, "stats.version");
+	CHECK_EQ_U64(u.st.pages_stolen, 0, "stats.pages_stolen, 16-byte struct");
+	CHECK(all_bytes(u.b, 16, sizeof(u), 0xAA),
+	      "16-byte struct: bytes after it were written");
+
+	/*
+	 * A program built against a newer, longer struct: its own number
+	 * works; the kernel fills its own fields and zeroes the rest.
+	 */
+	memset(&u, 0xAA, sizeof(u));
+	u.st.size = sz + 32;
+	CHECK_RET(ioctl(fd, STATS_IOC(sz + 32), &u.st), 0);
+	CHECK_EQ_U64(u.st.size, sz, "stats.size, longer struct");
+	CHECK_EQ_U64(u.st.bytes_buffered, 10000, "stats.bytes_buffered");
+	CHECK(all_bytes(u.b, sz, sz + 32, 0),
+	      "longer struct: the fields the kernel does not know are not 0");
+	CHECK(all_bytes(u.b, sz + 32, sizeof(u), 0xAA),
+	      "longer struct: bytes after it were written");
+	/* .size beyond the number's size: only the number's size is touched */
+	memset(&u, 0xAA, sizeof(u));
+	u.st.size = sizeof(u);
+	CHECK_RET(ioctl(fd, STATS_IOC(sz + 32), &u.st), 0);
+	CHECK(all_bytes(u.b, sz, sz + 32, 0), "fields after ours are not 0");
+	CHECK(all_bytes(u.b, sz + 32, sizeof(u), 0xAA),
+	      "bytes beyond the number's size were written");
+	/* a number whose size cannot hold .size and .version */
+	u.st.size = sz;
+	CHECK_ERR(ioctl(fd, STATS_IOC(4), &u.st), EINVAL);
+	u.st.size = 16;
+	CHECK_ERR(ioctl(fd, STATS_IOC(7), &u.st), EINVAL);
 
 	u.st.size = 7;
 	CHECK_ERR(ioctl(fd, STABLEPIPE_IOC_GET_STATS, &u.st), EINVAL);
@@ -1163,7 +1266,15 @@ static int t_ioctl_enotty(const void *arg)
 		{ _IOR(STABLEPIPE_IOC_MAGIC, 2, __u32), "GET_CAPACITY with __u32" },
 		{ _IOR(STABLEPIPE_IOC_MAGIC, 1, struct stablepipe_fd),
 		  "NEW_FD as _IOR" },
+		/* GET_STATS takes any size, but only as _IOWR */
+		{ _IOR(STABLEPIPE_IOC_MAGIC, 6, struct stablepipe_stats),
+		  "GET_STATS as _IOR" },
+		{ _IO(STABLEPIPE_IOC_MAGIC, 6), "GET_STATS as _IO" },
 		{ 0x5401, "TCGETS" },
+		/* the magic 0.1.0 first used (nsfs's and remoteproc's) */
+		{ _IOWR(0xB7, 6, struct stablepipe_stats), "GET_STATS, magic 0xB7" },
+		{ _IOR(0xB7, 2, __u64), "GET_CAPACITY, magic 0xB7" },
+		{ _IOW(0xB7, 1, struct stablepipe_fd), "NEW_FD, magic 0xB7" },
 	};
 	unsigned char *buf = sp_pat_buf(100, 0, 40), got[128];
 	__u64 scratch[64];
@@ -1581,6 +1692,7 @@ static const struct ktap_case cases[] = {
 	CASE(t_poll_wakeup),
 	CASE(t_fionread),
 	CASE(t_new_fd_modes),
+	CASE(t_new_fd_within_mode),
 	CASE(t_new_fd_invalid),
 	CASE(t_reader_writer_counts),
 	CASE(t_fork_child_reads),

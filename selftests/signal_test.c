@@ -282,11 +282,13 @@ static int t_signals(const void *arg)
 	memset(sh, 0, sizeof(*sh));
 	if (p->in == IN_SENDFILE)
 		CHECK_OK(ffd, sp_scratch_file(FILE_SIZE, SEED, 0, SP_CLEAN));
-	CHECK_OK(w, open(STABLEPIPE_DEV, O_WRONLY | O_CLOEXEC));
 	{
-		struct stablepipe_fd req = { .flags = O_RDONLY | O_CLOEXEC };
+		int both[2];
 
-		CHECK_OK(r, ioctl(w, STABLEPIPE_IOC_NEW_FD, &req));
+		CHECK(stablepipe2(both, O_CLOEXEC) == 0, "stablepipe2: %s",
+		      strerror(errno));
+		r = both[0];
+		w = both[1];
 	}
 	CHECK_OK(st_w, sp_set_capacity(w, 16 * SP_KIB));
 	deadline = sp_now() + seconds;

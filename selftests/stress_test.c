@@ -520,7 +520,8 @@ static void *control_thread(void *arg)
 	struct inst *in = arg;
 	uint64_t rnd = 0x6374 + in->id, in_b, out_b;
 	struct stablepipe_stats st;
-	struct stablepipe_fd req = { .flags = O_RDONLY | O_CLOEXEC };
+	/* owner is write-only: NEW_FD mints within it */
+	struct stablepipe_fd req = { .flags = O_WRONLY | O_CLOEXEC };
 	char val[64];
 	int r;
 
@@ -605,9 +606,14 @@ static int t_stress(const void *arg)
 			PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
 		pthread_rwlock_init(&in->order, &rwa);
 		rl_parser_init(&in->parser, i, nwriters, MAX_PAYLOAD);
-		CHECK_OK(in->owner, open(STABLEPIPE_DEV, O_WRONLY | O_CLOEXEC));
-		req = (struct stablepipe_fd){ .flags = O_RDONLY | O_CLOEXEC };
-		CHECK_OK(in->rfd, ioctl(in->owner, STABLEPIPE_IOC_NEW_FD, &req));
+		{
+			int both[2];
+
+			CHECK(stablepipe2(both, O_CLOEXEC) == 0,
+			      "stablepipe2: %s", strerror(errno));
+			in->rfd = both[0];
+			in->owner = both[1];
+		}
 		for (j = 0; j < nwriters; j++) {
 			struct writer *w = &ws[i * nwriters + j];
 

@@ -73,7 +73,7 @@ static int t_events(const void *arg)
 	CHECK(pipe(p) == 0, "pipe");
 	/* 10000 bytes by write(2): copied from user memory. */
 	CHECK_RET(write(fds[1], data, 10000), 10000);
-	/* 16 whole anonymous pipe pages spliced in: stolen. */
+	/* 16 whole anonymous pipe pages spliced in: copied, never stolen. */
 	CHECK_RET(write(p[1], data + 10000, 65536), 65536);
 	CHECK_RET(splice(p[0], NULL, fds[1], NULL, 65536, 0), 65536);
 	while (len < 75536) {
@@ -95,10 +95,14 @@ static int t_events(const void *arg)
 	ktap_print_msg("copied_user: %u events, %llu bytes", n,
 		       (unsigned long long)sum);
 	CHECK(sum == 10000, "copied_user bytes %llu", (unsigned long long)sum);
-	sum = trace_sum(trace, "how=stolen", &n);
-	ktap_print_msg("stolen: %u events, %llu bytes", n,
+	sum = trace_sum(trace, "how=copied_not_stealable", &n);
+	ktap_print_msg("copied_not_stealable: %u events, %llu bytes", n,
 		       (unsigned long long)sum);
-	CHECK(sum == 65536 && n == 16, "stolen: %u events, %llu bytes", n,
+	CHECK(sum == 65536 && n == 16,
+	      "copied_not_stealable: %u events, %llu bytes", n,
+	      (unsigned long long)sum);
+	sum = trace_sum(trace, "how=stolen", &n);
+	CHECK(n == 0, "stolen: %u events, %llu bytes", n,
 	      (unsigned long long)sum);
 	sum = trace_sum(trace, "path=read", &n);
 	ktap_print_msg("read: %u events, %llu bytes", n,

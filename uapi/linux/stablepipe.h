@@ -15,7 +15,12 @@
 #include <linux/types.h>
 #include <linux/ioctl.h>
 
-#define STABLEPIPE_IOC_MAGIC	0xB7
+/*
+ * 0xBB: free in Documentation/userspace-api/ioctl/ioctl-number.rst of 6.1
+ * and 6.12, and as a magic in the 7.2 uapi headers.  (0.1.0 first used
+ * 0xB7, which is nsfs's and remoteproc's.)
+ */
+#define STABLEPIPE_IOC_MAGIC	0xBB
 
 /* Ingest policy of an instance. */
 #define STABLEPIPE_POLICY_AUTO	0	/* steal when safe, copy otherwise */
