@@ -99,4 +99,67 @@ static inline struct page *sp_folio_nth_page(struct page *page,
 	return folio_page(folio, folio_page_idx(folio, page) + n);
 }
 
+/*
+ * ->try_steal: removal from struct pipe_buf_operations was proposed
+ * upstream (December 2025).  Kbuild defines SP_HAVE_TRY_STEAL when the
+ * kernel's pipe_fs_i.h has pipe_buf_try_steal() (6.1 to 7.3 all do);
+ * without it nothing can be stolen and every page is copied, counted as
+ * copied_not_stealable.  STABLEPIPE_NO_STEAL=1 builds that variant on any
+ * kernel, for testing.
+ */
+#ifdef SP_HAVE_TRY_STEAL
+#define SP_CAN_STEAL true
+
+/**
+ * sp_pipe_buf_try_steal() - ask a buffer's owner to give up its page
+ * @pipe: the pipe, locked
+ * @buf: the buffer
+ *
+ * Return: true when the page is now the caller's (locked, out of any page
+ * cache), as pipe_buf_try_steal().
+ */
+static inline bool sp_pipe_buf_try_steal(struct pipe_inode_info *pipe,
+					 struct pipe_buffer *buf)
+{
+	return pipe_buf_try_steal(pipe, buf);
+}
+#else
+#define SP_CAN_STEAL false
+
+static inline bool sp_pipe_buf_try_steal(struct pipe_inode_info *pipe,
+					 struct pipe_buffer *buf)
+{
+	return false;
+}
+#endif
+
+/**
+ * sp_folio_expected_refs() - the references a folio's owners hold
+ * @folio: a folio that is not mapped into any page table
+ *
+ * The page cache's, one per page, and its private data's (buffer heads),
+ * when it has a mapping.  folio_expected_ref_count() computes that (and
+ * more: swap cache, mappings) where the kernel's mm.h has it with an
+ * inline folio_mapcount() that a module may call: 6.12 and later (Debian's
+ * 6.1 has a backport that calls the unexported folio_mapcount()); Kbuild
+ * defines SP_HAVE_FOLIO_EXPECTED_REF_COUNT then.  Elsewhere, the same sum
+ * here.
+ *
+ * Return: the number of references.
+ */
+static inline int sp_folio_expected_refs(struct folio *folio)
+{
+#ifdef SP_HAVE_FOLIO_EXPECTED_REF_COUNT
+	return folio_expected_ref_count(folio);
+#else
+	int refs = 0;
+
+	if (folio_mapping(folio))
+		refs += folio_nr_pages(folio);
+	if (folio_test_private(folio))
+		refs++;
+	return refs;
+#endif
+}
+
 #endif /* STABLEPIPE_COMPAT_H */

@@ -250,24 +250,18 @@ static unsigned int sp_folio_run(struct pipe_inode_info *pipe, size_t limit)
 
 /**
  * sp_expected_refs() - the references a stealable folio has
- * @folio: the folio
+ * @folio: the folio, not mapped
  * @nbufs: the pipe buffers that hold it, one reference each
  *
- * Besides the buffers' references: the page cache's, one per page, when
- * @folio has a mapping, and its private data's (such as buffer heads)
- * when it has any.  Anybody else's reference makes the folio busy.
+ * Besides the buffers' references, its owners': the page cache's and its
+ * private data's (sp_folio_expected_refs()).  Anybody else's reference
+ * makes the folio busy.
  *
  * Return: the number of references.
  */
 static int sp_expected_refs(struct folio *folio, unsigned int nbufs)
 {
-	int refs = nbufs;
-
-	if (folio_mapping(folio))
-		refs += folio_nr_pages(folio);
-	if (folio_test_private(folio))
-		refs++;
-	return refs;
+	return nbufs + sp_folio_expected_refs(folio);
 }
 
 /**
@@ -324,8 +318,9 @@ static enum sp_stat sp_steal_verdict(const struct sp_instance *sp,
 	 * above.
 	 * A shmem folio's data lives only in the page cache: taking a clean
 	 * one out would leave a hole in the file (tmpfs keeps them dirty).
+	 * And nothing is stolen from a kernel without ->try_steal (compat.h).
 	 */
-	if (!folio_mapping(folio) || folio_test_anon(folio) ||
+	if (!SP_CAN_STEAL || !folio_mapping(folio) || folio_test_anon(folio) ||
 	    folio_test_swapbacked(folio))
 		return SP_COPIED_NOT_STEALABLE;
 	*run = sp_folio_run(pipe, limit);
@@ -435,7 +430,7 @@ static ssize_t sp_steal_run(struct sp_instance *sp,
 		len = folio_size(folio);
 		folio_put_refs(folio, n - 1);
 	}
-	if (!pipe_buf_try_steal(pipe, first)) {
+	if (!sp_pipe_buf_try_steal(pipe, first)) {
 		if (n > 1)
 			folio_ref_add(folio, n - 1);
 		return sp_copy_run(sp, pipe, n,

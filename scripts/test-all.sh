@@ -13,6 +13,9 @@
 #                  selftests/vm/kernels.conf (bookworm, bookworm-backports,
 #                  trixie-backports, sid: each suite's newest kernel)
 #   check-debug    the reliability lane on the KASAN/lockdep/kmemleak kernel
+#   check-nosteal  the module built as for a kernel without ->try_steal
+#                  (STABLEPIPE_NO_STEAL=1: it copies everything), on
+#                  bookworm's kernel: stability_test and punch_test
 #   deadline-test  the deadline below stops a hung VM and still sums up
 #                  (scripts/deadline-test.sh)
 #   check-all      (as an argument) every check-NAME
@@ -38,10 +41,10 @@ set -u -o pipefail
 cd "$(dirname "$0")/.." || exit 1
 KERNELS_CONF=selftests/vm/kernels.conf
 KERNEL_STEPS=$(awk '$1 !~ /^#/ && NF { printf "check-%s ", $1 }' "$KERNELS_CONF")
-ALL_STEPS="lint dkms-test check-dkms deb-test $KERNEL_STEPS check-debug deadline-test"
+ALL_STEPS="lint dkms-test check-dkms deb-test $KERNEL_STEPS check-debug check-nosteal deadline-test"
 # the order steps start in: longest first (the 2-core estimates are in
 # README.md)
-START_ORDER="check-debug $KERNEL_STEPS lint dkms-test check-dkms deb-test deadline-test"
+START_ORDER="check-debug $KERNEL_STEPS lint dkms-test check-dkms check-nosteal deb-test deadline-test"
 JOBS=${TEST_JOBS:-2}
 DEADLINE=${TEST_DEADLINE:-4500}
 LOGS=${TEST_LOGS:-build/test}
@@ -69,13 +72,17 @@ rm -f "$LOGS"/*.rc "$LOGS"/*.took
 start=$SECONDS
 end=$((start + DEADLINE))
 
-# step_command STEP: what the step runs.
+# step_command STEP: what the step runs, a line for bash -c.
 step_command() {
 	case $1 in
 	check-dkms | check-debug | lint | dkms-test | deb-test | deadline-test)
-		echo make --no-print-directory "$1" ;;
-	check-"$TOOLS_KERNEL") echo env KERNEL="${1#check-}" selftests/vm/check.sh ;;
-	check-*) echo env KERNEL="${1#check-}" TOOLS_FS=xfs selftests/vm/check.sh ;;
+		echo "make --no-print-directory $1" ;;
+	check-nosteal)
+		echo "KERNEL=$TOOLS_KERNEL STABLEPIPE_NO_STEAL=1" \
+			"TESTS='stability_test punch_test' VM_OUT=build/vm-nosteal" \
+			"selftests/vm/check.sh" ;;
+	check-"$TOOLS_KERNEL") echo "KERNEL=${1#check-} selftests/vm/check.sh" ;;
+	check-*) echo "KERNEL=${1#check-} TOOLS_FS=xfs selftests/vm/check.sh" ;;
 	esac
 }
 
@@ -86,8 +93,8 @@ run_step() {
 	local step=$1 left=$((end - SECONDS)) t0=$SECONDS
 	echo "test-all: started $step ($(((SECONDS - start) / 60)) min in; log: $LOGS/$step.log)"
 	(
-		# shellcheck disable=SC2046 # the command's words
-		timeout -k 20 "$left" $(step_command "$step") </dev/null >"$LOGS/$step.log" 2>&1
+		timeout -k 20 "$left" bash -c "$(step_command "$step")" \
+			</dev/null >"$LOGS/$step.log" 2>&1
 		rc=$?
 		echo $((SECONDS - t0)) >"$LOGS/$step.took"
 		echo $rc >"$LOGS/$step.rc"

@@ -36,6 +36,8 @@
 #   ALL_FS=1              every test on every filesystem of FS
 #   VM_OUT=DIR            where the run's files go (default build/vm;
 #                         --dkms: build/vm-dkms): DIR/KVER/...
+#   STABLEPIPE_NO_STEAL=1 build the module as for a kernel without
+#                         ->try_steal: it copies everything (Kbuild)
 #   STABLEPIPE_KVM=1      use KVM (-accel kvm -cpu host) instead of TCG
 #   STABLEPIPE_CACHE=DIR  downloads and unpacked kernels
 #                         (default /var/cache/stablepipe)
@@ -144,7 +146,7 @@ module_source_files() {
 # must succeed and be for KVER; host-side results: sparse ran, and the
 # module's own files drew no warnings.
 build_module() {
-	local ko=$MODDIR/stablepipe.ko log=$BUILD/build.log vermagic ours
+	local ko=$MODDIR/stablepipe.ko log=$BUILD/build.log vermagic ours steal want
 	say "building the module for $KVER in $MODDIR ($KBUILD${KBUILD_ARG:+ $KBUILD_ARG}, W=1 C=1)"
 	rm -rf "$MODDIR"
 	mkdir -p "$MODDIR"
@@ -162,6 +164,18 @@ build_module() {
 		EXTRA_PASS=$((EXTRA_PASS + 1))
 	else
 		extra_fail "C=1: sparse did not run on the module for $KVER (log: $log)"
+	fi
+	# Kbuild's probe for ->try_steal (module/compat.h): found on every
+	# kernel we test, unless STABLEPIPE_NO_STEAL=1 asks for the variant
+	# without it
+	steal=yes want=yes
+	grep -q -- '-DSP_HAVE_TRY_STEAL' "$MODDIR/module/.ingest.o.cmd" || steal=no
+	[ "${STABLEPIPE_NO_STEAL:-0}" = 1 ] && want=no
+	say "stealing compiled in: $steal"
+	if [ $steal = $want ]; then
+		EXTRA_PASS=$((EXTRA_PASS + 1))
+	else
+		extra_fail "the module for $KVER was built with stealing: $steal, wanted $want (Kbuild's probe)"
 	fi
 	ours=$(awk -v d="$MODDIR/" '
 		{ l = $0; if (index(l, d) == 1) l = substr(l, length(d) + 1) }
@@ -443,6 +457,8 @@ main() {
 		VM_OUT=$REPO/build/vm
 		[ "$MODE" = dkms ] && VM_OUT=$REPO/build/vm-dkms
 	fi
+	mkdir -p "$VM_OUT"
+	VM_OUT=$(cd "$VM_OUT" && pwd -P)
 	BUILD=$VM_OUT/$KVER
 	MODDIR=$BUILD/module
 	CONSOLE_LOG=$BUILD/console.log

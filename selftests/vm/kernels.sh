@@ -357,9 +357,11 @@ kernel_cc_package() {
 }
 
 # kbuild_args [C]: the arguments of the module build (run in MODDIR's
-# parent's chroot or on the host): warnings (W=1) and sparse (C=1, or C).
+# parent's chroot or on the host): warnings (W=1) and sparse (C=1, or C);
+# STABLEPIPE_NO_STEAL=1 from the environment (see Kbuild).
 kbuild_args() {
 	printf '%s\n' -C "$KDIR" M="$MODDIR" W=1 C="${1:-1}" -j"$(nproc)" modules
+	[ "${STABLEPIPE_NO_STEAL:-0}" != 1 ] || echo STABLEPIPE_NO_STEAL=1
 }
 
 # build_host: build the module against KDIR with the host's compiler (the
