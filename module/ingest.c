@@ -16,6 +16,7 @@
  * stealing one would uncharge it (anon_pipe_buf_try_steal()).
  */
 #include <linux/highmem.h>
+#include <linux/memcontrol.h>
 #include <linux/mm.h>
 #include <linux/poll.h>
 #include <linux/pagemap.h>
@@ -114,10 +115,18 @@ ssize_t sp_write_iter(struct kiocb *iocb, struct iov_iter *from)
 		if (ret)
 			break;
 		mutex_lock(&sp->lock);
-		if (sp_room(sp) >= min(need, sp->capacity))
+		if (!sp->readers) {
+			/*
+			 * The last reader left after the unlocked check in
+			 * sp_wait_for_room(): nobody can read these bytes.
+			 */
+			send_sig(SIGPIPE, current, 0);
+			ret = -EPIPE;
+		} else if (sp_room(sp) >= min(need, sp->capacity)) {
 			ret = sp_copy_from_user(sp, from,
 						min(sp_room(sp),
 						    iov_iter_count(from)));
+		}
 		mutex_unlock(&sp->lock);
 		if (ret < 0)
 			break;
@@ -265,6 +274,31 @@ static int sp_expected_refs(struct folio *folio, unsigned int nbufs)
 }
 
 /**
+ * sp_folio_is_callers() - is a folio charged to the caller's memory cgroup?
+ * @folio: a page-cache folio
+ *
+ * Compares pointers only: a folio that moves to another cgroup meanwhile
+ * makes a stale answer, never a dereference.  Without memory cgroups (not
+ * built, or disabled at boot) both sides are %NULL and every folio is the
+ * caller's.
+ *
+ * Context: Process context.
+ * Return: true when @folio is charged to the memory cgroup of
+ * current->mm, or when there are no memory cgroups.
+ */
+static bool sp_folio_is_callers(struct folio *folio)
+{
+	struct mem_cgroup *memcg = get_mem_cgroup_from_mm(current->mm);
+	bool ours;
+
+	rcu_read_lock();
+	ours = folio_memcg(folio) == memcg;
+	rcu_read_unlock();
+	mem_cgroup_put(memcg);
+	return ours;
+}
+
+/**
  * sp_steal_verdict() - steal the buffer at the tail of a pipe, or copy it?
  * @sp: the instance, whose policy is read
  * @pipe: the pipe, not empty; its tail buffer is whole (the caller takes
@@ -319,9 +353,13 @@ static enum sp_stat sp_steal_verdict(const struct sp_instance *sp,
 	 * A shmem folio's data lives only in the page cache: taking a clean
 	 * one out would leave a hole in the file (tmpfs keeps them dirty).
 	 * And nothing is stolen from a kernel without ->try_steal (compat.h).
+	 * A stolen folio keeps its memory cgroup charge until it is freed:
+	 * one charged to another cgroup than the caller's (cache another
+	 * container read in, or root's) is copied, or the caller could pin
+	 * memory that someone else pays for (sp_folio_is_callers()).
 	 */
 	if (!SP_CAN_STEAL || !folio_mapping(folio) || folio_test_anon(folio) ||
-	    folio_test_swapbacked(folio))
+	    folio_test_swapbacked(folio) || !sp_folio_is_callers(folio))
 		return SP_COPIED_NOT_STEALABLE;
 	*run = sp_folio_run(pipe, limit);
 	if (!*run)

@@ -151,7 +151,7 @@ static int sp_release(struct inode *inode, struct file *file)
  * is at least a page), %EPOLLERR when no reader is left.
  *
  * Context: Process context.  Takes no lock: the counts are read with
- * READ_ONCE().
+ * READ_ONCE(), the writers before the bytes.
  * Return: the mask of ready events.
  */
 static __poll_t sp_poll(struct file *file, poll_table *wait)
@@ -163,9 +163,18 @@ static __poll_t sp_poll(struct file *file, poll_table *wait)
 	poll_wait(file, &sp->wr_wait, wait);
 
 	if (file->f_mode & FMODE_READ) {
+		unsigned int writers = READ_ONCE(sp->writers);
+
+		/*
+		 * Writers before bytes: a writer commits its bytes before its
+		 * close drops the count, both under sp->lock, so no writer
+		 * seen here means all their bytes are seen below.  The other
+		 * order could report EPOLLHUP alone with data buffered.
+		 */
+		smp_rmb();
 		if (READ_ONCE(sp->bytes))
 			mask |= EPOLLIN | EPOLLRDNORM;
-		if (!READ_ONCE(sp->writers))
+		if (!writers)
 			mask |= EPOLLHUP;
 	}
 	if (file->f_mode & FMODE_WRITE) {
