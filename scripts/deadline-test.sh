@@ -14,7 +14,7 @@ set -u -o pipefail
 # shellcheck source-path=SCRIPTDIR source=common.sh
 . "$(dirname "$0")/common.sh"
 
-DEADLINE=${DEADLINE_TEST_SECONDS:-200}
+DEADLINE=${DEADLINE_TEST_SECONDS:-150}
 WORK=$SP_REPO/build/deadline-test
 rm -rf "$WORK"
 mkdir -p "$WORK"
