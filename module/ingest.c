@@ -612,7 +612,8 @@ static void sp_wake_pipe_writers(struct pipe_inode_info *pipe)
  * @flags: %SPLICE_F_NONBLOCK is honoured (as is %O_NONBLOCK on @out);
  *	the others are ignored
  *
- * Waits for room for min(@len, %PAGE_SIZE) bytes, then moves at most @len
+ * Waits for pipe data (an empty pipe with no writer is end of file), then
+ * for room for min(@len, %PAGE_SIZE) bytes, then moves at most @len
  * bytes, or what fits, out of @pipe with sp_ingest_pipe(): each whole
  * buffer is stolen or copied.  One round that moves something ends the
  * call.  The bytes are counted in
@@ -644,12 +645,21 @@ ssize_t sp_splice_write(struct pipe_inode_info *pipe, struct file *out,
 	if (!len)
 		return 0;
 	for (;;) {
-		ret = sp_wait_for_room(sp, min_t(size_t, len, PAGE_SIZE),
-				       nonblock);
-		if (ret)
-			return ret;
-
+		/*
+		 * The pipe first, as splice_from_pipe_next() does: an empty
+		 * pipe with no writer is end of file, whatever the instance's
+		 * room.  Then room, waited for with no lock held.
+		 */
 		pipe_lock(pipe);
+		if (!pipe_empty(pipe->head, pipe->tail)) {
+			pipe_unlock(pipe);
+			ret = sp_wait_for_room(sp,
+					       min_t(size_t, len, PAGE_SIZE),
+					       nonblock);
+			if (ret)
+				return ret;
+			pipe_lock(pipe);
+		}
 		if (pipe_empty(pipe->head, pipe->tail)) {
 			/*
 			 * End of file under the pipe's mutex, which its
