@@ -1371,6 +1371,10 @@ static int t_splice_in_nonblock(const void *arg)
 	CHECK_RET(close(p[1]), 0);
 	CHECK_RET(splice(p[0], NULL, fds[1], NULL, 4096, 0), 0);
 	CHECK_RET(splice(p[0], NULL, fds[1], NULL, 4096, SPLICE_F_NONBLOCK), 0);
+	/* ... even into a full device: end of file, not a wait for room */
+	CHECK_RET(write(fds[1], buf, 8192), 8192);
+	CHECK_RET(splice(p[0], NULL, fds[1], NULL, 4096, SPLICE_F_NONBLOCK), 0);
+	CHECK_RET(splice(p[0], NULL, fds[1], NULL, 4096, 0), 0);
 	return KSFT_PASS;
 }
 
