@@ -24,6 +24,10 @@
 #   KERNELS="bookworm sid"  with --all: only these kernels (default: all)
 #   VM_MEM=1024           VM memory, MiB
 #   VM_TIMEOUT=1200       seconds before the whole VM run is killed
+#   BOOT_TIMEOUT=300      seconds for the kernel to start /init: a VM that
+#                         has not by then is killed and booted once more
+#                         (the debug kernel once hung in its boot, before
+#                         any test or the module, under TCG)
 #   TEST_TIMEOUT=600      seconds one test program may run (0: no limit;
 #                         default: timeout= in selftests/settings, or 600)
 #   TESTS="prog1 prog2"   run only these test programs (default: all that
@@ -73,6 +77,7 @@ REPO=$(cd "$HERE/../.." && pwd -P)
 KERNEL=${KERNEL:-bookworm}
 VM_MEM=${VM_MEM:-1024}
 VM_TIMEOUT=${VM_TIMEOUT:-1200}
+BOOT_TIMEOUT=${BOOT_TIMEOUT:-300}
 # default: kselftest's selftests/settings "timeout=N", else 600
 TEST_TIMEOUT=${TEST_TIMEOUT:-$(sed -n 's/^timeout=\([0-9]*\)$/\1/p' \
 	"$REPO/selftests/settings" 2>/dev/null | grep . || echo 600)}
@@ -109,7 +114,7 @@ usage() {
 
 check_settings() {
 	local v fs seen=" "
-	for v in VM_MEM VM_TIMEOUT TEST_TIMEOUT; do
+	for v in VM_MEM VM_TIMEOUT BOOT_TIMEOUT TEST_TIMEOUT; do
 		[[ ${!v} =~ ^[0-9]+$ ]] || die "$v=${!v} is not a number"
 	done
 	[ -n "$FS" ] || die "FS is empty"
@@ -338,18 +343,45 @@ write_conf() {
 }
 
 boot_vm() {
-	local accel=(-accel tcg -cpu max) rc=0 start=$SECONDS
+	local try
+	for try in 1 2; do
+		boot_once && return 0
+		[ "$try" = 1 ] || break
+		cp "$CONSOLE_LOG" "$CONSOLE_LOG.no-init"
+		warn "the VM did not start /init within ${BOOT_TIMEOUT}s (console: $CONSOLE_LOG.no-init): killed it; booting once more"
+	done
+	warn "the VM did not start /init within ${BOOT_TIMEOUT}s, twice"
+}
+
+# boot_once: boot the VM and wait until it powers off; false (with the VM
+# killed) if the kernel has not started /init, whose first line on the
+# console is "init: kernel ...", within BOOT_TIMEOUT seconds.
+boot_once() {
+	local accel=(-accel tcg -cpu max) rc=0 start=$SECONDS vm
 	[ "$STABLEPIPE_KVM" = 1 ] && accel=(-accel kvm -cpu host)
 	: >"$RESULTS_LOG"
+	: >"$CONSOLE_LOG"
 	say "booting $KVER (${accel[*]}, timeout ${VM_TIMEOUT}s)"
-	timeout --foreground -k 10 "$VM_TIMEOUT" qemu-system-x86_64 "${accel[@]}" \
-		-smp 2 -m "$VM_MEM" -no-reboot -nic none -monitor none \
-		-display none -vga none \
-		-serial stdio -serial "file:$RESULTS_LOG" \
-		-kernel "$KIMAGE" \
-		-initrd "$BUILD/initramfs.cpio.gz" \
-		-append "console=ttyS0 panic=-1 printk.time=1 loglevel=7 $VM_APPEND" \
-		"${DRIVES[@]}" </dev/null 2>&1 | tee "$CONSOLE_LOG" || rc=$?
+	{
+		timeout --foreground -k 10 "$VM_TIMEOUT" qemu-system-x86_64 \
+			"${accel[@]}" -smp 2 -m "$VM_MEM" -no-reboot -nic none \
+			-monitor none -display none -vga none \
+			-serial stdio -serial "file:$RESULTS_LOG" \
+			-kernel "$KIMAGE" \
+			-initrd "$BUILD/initramfs.cpio.gz" \
+			-append "console=ttyS0 panic=-1 printk.time=1 loglevel=7 $VM_APPEND" \
+			"${DRIVES[@]}" </dev/null 2>&1 | tee "$CONSOLE_LOG"
+	} &
+	vm=$!
+	while ! grep -q 'init: kernel ' "$CONSOLE_LOG" && kill -0 "$vm" 2>/dev/null; do
+		if [ $((SECONDS - start)) -ge "$BOOT_TIMEOUT" ]; then
+			pkill -KILL -f -- "initrd $BUILD/initramfs.cpio.gz"
+			wait "$vm"
+			return 1
+		fi
+		sleep 2
+	done
+	wait "$vm" || rc=$?
 	case $rc in
 	0) ;;
 	124 | 137) warn "the VM timed out after ${VM_TIMEOUT}s" ;;
