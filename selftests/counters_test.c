@@ -529,6 +529,100 @@ static int t_sendfile_dirty(const void *arg)
 	return KSFT_PASS;
 }
 
+/* Is the page of @map at @off in the page cache?  (mincore never faults.) */
+static bool resident(unsigned char *map, size_t off)
+{
+	unsigned char vec = 0;
+
+	if (mincore(map + off, SP_PAGE, &vec))
+		return false;
+	return vec & 1;
+}
+
+/*
+ * A pipe that ends in part of a large folio, spliced into the device
+ * with a len larger than the pipe holds.  The folio cannot be stolen:
+ * only part of it is in the pipe.  Its buffers are copied
+ * (copied_large_folio), only the bytes the pipe held enter the stream,
+ * and the rest of the folio stays in the page cache (mincore on a
+ * mapping that is never touched, so the folios are not mapped).  A cold
+ * file goes through a 16-page pipe (F_SETPIPE_SZ) in rounds of 3 to 13
+ * pages, each spliced into the device with len 1 MiB.  On XFS the first
+ * round holds 3 pages of a folio of at least 4 (readahead starts at
+ * order 2 there): exactly those 3 pages are copied_large_folio.  Other
+ * filesystems (small folios on ext4 before 6.16, tmpfs) check the
+ * stream and the page cache only.
+ */
+static int t_partial_large_folio(const void *arg)
+{
+	static const unsigned int steps[] = { 3, 5, 7, 11, 13, 4, 9, 6 };
+	const size_t len = 2 * SP_MIB, pages = len / SP_PAGE;
+	const bool xfs = sp_fs_type() == SP_FS_XFS;
+	struct stablepipe_stats st;
+	size_t off = 0, want, round = 0, kept = 0;
+	unsigned char *map;
+	int fds[2], p[2], ffd, held;
+	bool was;
+	loff_t o;
+	ssize_t n;
+
+	(void)arg;
+	ffd = sp_scratch_file(len, 12, 0, SP_COLD);
+	CHECK(ffd >= 0, "scratch file");
+	map = mmap(NULL, len, PROT_READ, MAP_SHARED, ffd, 0);
+	CHECK(map != MAP_FAILED, "mmap: %s", strerror(errno));
+	CHECK(stablepipe2(fds, 0) == 0, "stablepipe2: %s", strerror(errno));
+	CHECK_RET(sp_set_capacity(fds[1], len), 0);
+	CHECK_RET(pipe(p), 0);
+	CHECK(fcntl(p[1], F_SETPIPE_SZ, (int)(16 * SP_PAGE)) == (int)(16 * SP_PAGE),
+	      "F_SETPIPE_SZ 64 KiB: %s", strerror(errno));
+	while (off < len) {
+		want = steps[round % ARRAY_SIZE(steps)] * SP_PAGE;
+		if (want > len - off)
+			want = len - off;
+		o = off;
+		n = splice(ffd, &o, p[1], NULL, want, 0);
+		CHECK(n > 0, "splice file -> pipe at %zu: %zd (%s)", off, n,
+		      n < 0 ? strerror(errno) : "-");
+		CHECK_RET(ioctl(p[0], FIONREAD, &held), 0);
+		CHECK_EQ_U64(held, n, "bytes in the pipe");
+		was = off + n < len && resident(map, off + n);
+		/* more than the pipe holds: only what it holds may enter */
+		CHECK_RET(splice(p[0], NULL, fds[1], NULL, SP_MIB, 0), n);
+		if (was) {
+			kept++;
+			CHECK(resident(map, off + n),
+			      "round %zu: the page at %zu, after the %zd bytes the pipe held, left the page cache: a folio held in part was stolen",
+			      round, off + n, n);
+		}
+		if (round == 0) {
+			STATS(fds[0], &st);
+			sp_print_stats("3 pages of a cold file's first folio", &st);
+			if (xfs) {
+				CHECK_EQ_U64(st.pages_stolen, 0,
+					     "XFS: pages stolen from a folio held in part");
+				CHECK_EQ_U64(st.copied_large_folio, 3,
+					     "XFS: copied_large_folio");
+			}
+		}
+		off += n;
+		round++;
+	}
+	STATS(fds[0], &st);
+	sp_print_stats("cold file through a 16-page pipe", &st);
+	ktap_print_msg("%zu rounds; %zu ended before a page still cached, which stayed", round, kept);
+	CHECK_EQ_U64(st.bytes_in_splice, len, "bytes_in_splice");
+	CHECK_EQ_U64(st.bytes_buffered, len, "bytes_buffered");
+	CHECK_EQ_U64(st.pages_stolen + st.pages_copied, pages,
+		     "stolen + copied pages");
+	if (xfs)
+		CHECK(st.copied_large_folio > 0, "XFS: no folio was held in part");
+	READ_CHECK(fds[0], len, 0, 12, "cold file through a small pipe");
+	munmap(map, len);
+	CHECK_RET(close(ffd), 0);
+	return KSFT_PASS;
+}
+
 static int t_policy_copy(const void *arg)
 {
 	const size_t len = SP_MIB, pages = len / SP_PAGE;
@@ -741,6 +835,7 @@ static const struct ktap_case cases[] = {
 	CASE(t_sendfile_cold),
 	CASE(t_sendfile_mapped),
 	CASE(t_sendfile_dirty),
+	CASE(t_partial_large_folio),
 	CASE(t_policy_copy),
 	CASE(t_splice_out),
 	CASE(t_fdinfo),
