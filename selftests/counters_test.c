@@ -652,6 +652,71 @@ static int t_policy_copy(const void *arg)
 	return KSFT_PASS;
 }
 
+/*
+ * Policy copy, one page spliced in two parts: the first part is copied
+ * as copied_partial, the rest is a whole buffer that starts in the middle
+ * of its page, copied as copied_policy from that offset, into the middle
+ * of a private page (100 bytes written first).  Then the same for a
+ * page-cache page, and a page-cache buffer that starts mid-page by
+ * itself (spliced from a file offset inside a page).
+ */
+static int t_policy_copy_mid_page(const void *arg)
+{
+	const size_t total = 100 + SP_PAGE + SP_PAGE + 3000;
+	unsigned char *head = sp_pat_buf(100, 0, 15);
+	unsigned char *page = sp_pat_buf(SP_PAGE, 0, 14);
+	unsigned char *got = sp_malloc(total);
+	struct stablepipe_stats st;
+	int fds[2], p[2], ffd;
+	loff_t o;
+
+	(void)arg;
+	CHECK(stablepipe2(fds, 0) == 0, "stablepipe2: %s", strerror(errno));
+	CHECK_RET(sp_set_policy(fds[1], STABLEPIPE_POLICY_COPY), 0);
+	CHECK_RET(write(fds[1], head, 100), 100);
+	CHECK_RET(pipe(p), 0);
+
+	/* an anonymous pipe page: 1000 bytes, then the other 3096 */
+	CHECK_RET(write(p[1], page, SP_PAGE), SP_PAGE);
+	CHECK_RET(splice(p[0], NULL, fds[1], NULL, 1000, 0), 1000);
+	CHECK_RET(splice(p[0], NULL, fds[1], NULL, 65536, 0), SP_PAGE - 1000);
+	STATS(fds[0], &st);
+	sp_print_stats("policy copy, a pipe page in two parts", &st);
+	CHECK_EQ_U64(st.copied_partial, 1, "copied_partial");
+	CHECK_EQ_U64(st.copied_policy, 1, "copied_policy");
+	CHECK_EQ_U64(st.pages_stolen, 0, "pages_stolen");
+
+	/* a page-cache page: 1500 bytes, then the other 2596 */
+	ffd = sp_scratch_file(2 * SP_PAGE, 16, 0, SP_CLEAN);
+	CHECK(ffd >= 0, "scratch file");
+	o = 0;
+	CHECK_RET(splice(ffd, &o, p[1], NULL, SP_PAGE, 0), SP_PAGE);
+	CHECK_RET(splice(p[0], NULL, fds[1], NULL, 1500, 0), 1500);
+	CHECK_RET(splice(p[0], NULL, fds[1], NULL, 65536, 0), SP_PAGE - 1500);
+	/* a page-cache buffer that starts 700 bytes into its page */
+	o = SP_PAGE + 700;
+	CHECK_RET(splice(ffd, &o, p[1], NULL, 3000, 0), 3000);
+	CHECK_RET(splice(p[0], NULL, fds[1], NULL, 65536, 0), 3000);
+	STATS(fds[0], &st);
+	sp_print_stats("then a page-cache page in two parts, and 3000 bytes from 700 into a page", &st);
+	CHECK_EQ_U64(st.copied_partial, 2, "copied_partial");
+	CHECK_EQ_U64(st.copied_policy, 3, "copied_policy");
+	CHECK_EQ_U64(st.pages_stolen, 0, "pages_stolen");
+	CHECK_EQ_U64(st.bytes_in_splice, total - 100, "bytes_in_splice");
+
+	CHECK_RET(sp_read_full(fds[0], got, total), total);
+	CHECK_PAT("the 100 bytes written", got, 100, 0, 15);
+	CHECK_PAT("the pipe page", got + 100, SP_PAGE, 0, 14);
+	CHECK_PAT("the page-cache page", got + 100 + SP_PAGE, SP_PAGE, 0, 16);
+	CHECK_PAT("the buffer from 700 into a page", got + 100 + 2 * SP_PAGE,
+		  3000, SP_PAGE + 700, 16);
+	CHECK_RET(close(ffd), 0);
+	free(got);
+	free(page);
+	free(head);
+	return KSFT_PASS;
+}
+
 static int t_splice_out(const void *arg)
 {
 	unsigned char *buf = sp_pat_buf(20000, 0, 9);
@@ -837,6 +902,7 @@ static const struct ktap_case cases[] = {
 	CASE(t_sendfile_dirty),
 	CASE(t_partial_large_folio),
 	CASE(t_policy_copy),
+	CASE(t_policy_copy_mid_page),
 	CASE(t_splice_out),
 	CASE(t_fdinfo),
 	CASE(t_global),
