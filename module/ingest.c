@@ -7,7 +7,11 @@
  * When a call returns, the instance holds no reference to any folio that
  * is still in a page cache, mapped, pinned or shared: a stolen folio has
  * left its page cache (the owner's try_steal did that) and nobody else
- * holds a reference; everything else is a private copy.
+ * holds a lasting reference; everything else is a private copy.  A
+ * stolen folio stays on its LRU list: reclaim and compaction may take a
+ * reference to it for a moment, and can neither free it (it has no
+ * mapping) nor migrate it (our reference is not one they expect), as
+ * for a page-cache folio that a pipe holds.
  *
  * Only page-cache folios are stolen, so everything an instance holds is
  * charged to a memory cgroup: its private pages to the caller's

@@ -3,15 +3,126 @@
  * The FIFO of an instance: segments, capacity, reader and writer counts,
  * and the waits for room and data.  It knows nothing of files or pipes.
  */
+#include <linux/capability.h>
+#include <linux/cred.h>
+#include <linux/err.h>
+#include <linux/hashtable.h>
 #include <linux/highmem.h>
 #include <linux/mm.h>
 #include <linux/poll.h>
 #include <linux/sched/signal.h>
 #include <linux/sizes.h>
 #include <linux/slab.h>
+#include <linux/spinlock.h>
 #include "stablepipe.h"
 
 static struct kmem_cache *sp_seg_cache;
+
+/*
+ * Per-user limits, as fs/pipe.c has them for pipes (account_pipe_buffers()
+ * and user_struct.pipe_bufs, which a module cannot reach): one count per
+ * user of the pages that all the instances it opened may hold, which is
+ * the sum of sp_max_pages() of their capacities.  Like a pipe's slots, the
+ * capacity is charged, not what is buffered: at open and by SET_CAPACITY,
+ * uncharged when the instance is freed.  The user is the opener's real
+ * UID (current_uid(), as current_user() for pipes), a kuid_t, so one user
+ * is one count across user namespaces.
+ */
+
+/**
+ * struct sp_user - the charge of one user's instances
+ * @node:	link in sp_users, under sp_users_lock
+ * @uid:	the user
+ * @refs:	one per instance that the user opened
+ * @pages:	sp_max_pages() of those instances' capacities, summed
+ */
+struct sp_user {
+	struct hlist_node node;
+	kuid_t uid;
+	refcount_t refs;
+	atomic_long_t pages;
+};
+
+static DEFINE_HASHTABLE(sp_users, 6);
+static DEFINE_SPINLOCK(sp_users_lock);
+
+/*
+ * References are taken and dropped under sp_users_lock, and the last one
+ * removes the entry: an entry in sp_users has at least one.
+ */
+static struct sp_user *sp_user_find(kuid_t uid)
+{
+	struct sp_user *u;
+
+	lockdep_assert_held(&sp_users_lock);
+	hash_for_each_possible(sp_users, u, node, __kuid_val(uid)) {
+		if (uid_eq(u->uid, uid)) {
+			refcount_inc(&u->refs);
+			return u;
+		}
+	}
+	return NULL;
+}
+
+/* The caller's user, with a reference; %NULL when out of memory. */
+static struct sp_user *sp_user_get(void)
+{
+	kuid_t uid = current_uid();
+	struct sp_user *u, *new;
+
+	spin_lock(&sp_users_lock);
+	u = sp_user_find(uid);
+	spin_unlock(&sp_users_lock);
+	if (u)
+		return u;
+	new = kzalloc(sizeof(*new), GFP_KERNEL_ACCOUNT);
+	if (!new)
+		return NULL;
+	new->uid = uid;
+	refcount_set(&new->refs, 1);
+	atomic_long_set(&new->pages, 0);
+	spin_lock(&sp_users_lock);
+	u = sp_user_find(uid);
+	if (!u) {
+		hash_add(sp_users, &new->node, __kuid_val(uid));
+		u = new;
+		new = NULL;
+	}
+	spin_unlock(&sp_users_lock);
+	kfree(new);
+	return u;
+}
+
+static void sp_user_put(struct sp_user *u)
+{
+	bool last;
+
+	spin_lock(&sp_users_lock);
+	last = refcount_dec_and_test(&u->refs);
+	if (last)
+		hash_del(&u->node);
+	spin_unlock(&sp_users_lock);
+	if (last)
+		kfree(u);
+}
+
+/* Add @pages (or take them, when negative); return the user's new total. */
+static long sp_user_charge(struct sp_user *u, long pages)
+{
+	return atomic_long_add_return(pages, &u->pages);
+}
+
+/* A limit of 0 is no limit, as for pipe-user-pages-soft and -hard. */
+static bool sp_user_over(long pages, unsigned long limit)
+{
+	return limit && pages > 0 && (unsigned long)pages > limit;
+}
+
+/* Exempt from the per-user limits, as pipe_is_unprivileged_user() says. */
+static bool sp_user_unprivileged(void)
+{
+	return !capable(CAP_SYS_RESOURCE) && !capable(CAP_SYS_ADMIN);
+}
 
 /**
  * sp_instance_new() - allocate an empty instance
@@ -21,23 +132,54 @@ static struct kmem_cache *sp_seg_cache;
  * parameter rounded up to a page and the policy of default_policy.  It is
  * counted in the module-wide number of instances.
  *
+ * Its capacity is charged to the caller's user, as alloc_pipe_info()
+ * charges a new pipe's slots: when that takes the user over the
+ * user_pages_soft parameter, the capacity is %SP_CAPACITY_MIN instead (or
+ * the default, if smaller); when the user is still over user_pages_hard,
+ * the open fails.  Neither applies to a caller with %CAP_SYS_RESOURCE or
+ * %CAP_SYS_ADMIN.
+ *
  * Context: Process context; may sleep (%GFP_KERNEL_ACCOUNT).
  * Return: the instance, holding one reference that the caller owns (it is
- * dropped with sp_instance_put()), or %NULL when out of memory.
+ * dropped with sp_instance_put()); ERR_PTR(-ENOMEM) when out of memory;
+ * ERR_PTR(-ENFILE) when the user is over user_pages_hard, the error
+ * pipe(2) gives for its own hard limit.
  */
 struct sp_instance *sp_instance_new(void)
 {
+	size_t cap = PAGE_ALIGN(READ_ONCE(sp_default_capacity)), min;
 	struct sp_instance *sp;
+	long pages;
 
 	sp = kzalloc(sizeof(*sp), GFP_KERNEL_ACCOUNT);
 	if (!sp)
-		return NULL;
+		return ERR_PTR(-ENOMEM);
+	sp->user = sp_user_get();
+	if (!sp->user) {
+		kfree(sp);
+		return ERR_PTR(-ENOMEM);
+	}
+	pages = sp_user_charge(sp->user, sp_max_pages(cap));
+	if (sp_user_over(pages, READ_ONCE(sp_user_pages_soft)) &&
+	    sp_user_unprivileged()) {
+		min = min_t(size_t, cap, SP_CAPACITY_MIN);
+		pages = sp_user_charge(sp->user, (long)sp_max_pages(min) -
+						 (long)sp_max_pages(cap));
+		cap = min;
+	}
+	if (sp_user_over(pages, READ_ONCE(sp_user_pages_hard)) &&
+	    sp_user_unprivileged()) {
+		sp_user_charge(sp->user, -(long)sp_max_pages(cap));
+		sp_user_put(sp->user);
+		kfree(sp);
+		return ERR_PTR(-ENFILE);
+	}
 	refcount_set(&sp->refs, 1);
 	init_waitqueue_head(&sp->rd_wait);
 	init_waitqueue_head(&sp->wr_wait);
 	mutex_init(&sp->lock);
 	INIT_LIST_HEAD(&sp->segs);
-	sp->capacity = PAGE_ALIGN(READ_ONCE(sp_default_capacity));
+	sp->capacity = cap;
 	sp->policy = READ_ONCE(sp_default_policy);
 	sp_instances_add(1);
 	return sp;
@@ -84,8 +226,9 @@ static void sp_tail_update(struct sp_instance *sp)
  *
  * Dropping the last reference frees @sp: each segment is freed and drops
  * its folio reference, the bytes still buffered leave the module-wide
- * bytes_buffered, and the instance leaves the module-wide count.  The
- * caller must already have detached its file with sp_detach().
+ * bytes_buffered, the instance leaves the module-wide count and its
+ * capacity is uncharged from its user.  The caller must already have
+ * detached its file with sp_detach().
  *
  * Context: Process context.  Must not be called with @sp->lock held.
  */
@@ -100,6 +243,8 @@ void sp_instance_put(struct sp_instance *sp)
 		sp_seg_free(sp, seg);
 	sp_buffered_add(-(long)sp->bytes);
 	sp_instances_add(-1);
+	sp_user_charge(sp->user, -(long)sp_max_pages(sp->capacity));
+	sp_user_put(sp->user);
 	mutex_destroy(&sp->lock);
 	kfree(sp);
 }
@@ -431,17 +576,24 @@ void sp_consume(struct sp_instance *sp, size_t len)
  * @sp: the instance
  * @capacity: the new capacity in bytes, rounded up to a page
  *
- * Once @capacity has passed the checks, the writers of @sp are woken,
- * whether or not the capacity changed.
+ * The user that opened @sp is charged the change, as pipe_set_size()
+ * charges a pipe's: raising the capacity fails when it takes the user
+ * over the user_pages_soft or the user_pages_hard parameter, unless the
+ * caller has %CAP_SYS_RESOURCE or %CAP_SYS_ADMIN; lowering it always
+ * passes that check.  Once @capacity has passed the range and
+ * max_capacity checks, the writers of @sp are woken, whether or not the
+ * capacity changed.
  *
  * Context: Process context.  Takes and releases @sp->lock.
  * Return: 0; -EINVAL when @capacity is 0 or above %SP_CAPACITY_MAX;
  * -EPERM when it is above the max_capacity parameter and the caller lacks
- * %CAP_SYS_RESOURCE; -EBUSY when more bytes are buffered than the new
- * capacity holds.
+ * %CAP_SYS_RESOURCE, or when it would take the user over a limit;
+ * -EBUSY when more bytes are buffered than the new capacity holds, or
+ * more pages held than sp_max_pages() of it.
  */
 int sp_set_capacity(struct sp_instance *sp, u64 capacity)
 {
+	long old, new, pages;
 	int ret = 0;
 
 	if (!capacity || capacity > SP_CAPACITY_MAX)
@@ -451,10 +603,23 @@ int sp_set_capacity(struct sp_instance *sp, u64 capacity)
 	    !capable(CAP_SYS_RESOURCE))
 		return -EPERM;
 	mutex_lock(&sp->lock);
-	if (capacity < sp->bytes)
+	old = sp_max_pages(sp->capacity);
+	new = sp_max_pages(capacity);
+	if (capacity < sp->bytes || new < sp->pages) {
 		ret = -EBUSY;
-	else
-		WRITE_ONCE(sp->capacity, capacity);
+		goto out;
+	}
+	pages = sp_user_charge(sp->user, new - old);
+	if (new > old &&
+	    (sp_user_over(pages, READ_ONCE(sp_user_pages_hard)) ||
+	     sp_user_over(pages, READ_ONCE(sp_user_pages_soft))) &&
+	    sp_user_unprivileged()) {
+		sp_user_charge(sp->user, old - new);
+		ret = -EPERM;
+		goto out;
+	}
+	WRITE_ONCE(sp->capacity, capacity);
+out:
 	mutex_unlock(&sp->lock);
 	sp_wake_writers(sp);
 	return ret;

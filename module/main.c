@@ -12,6 +12,7 @@
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
 #include <linux/module.h>
+#include <linux/pipe_fs_i.h>
 #include <linux/poll.h>
 #include <linux/sizes.h>
 #include <asm/ioctls.h>
@@ -61,6 +62,23 @@ module_param_named(max_capacity, sp_max_capacity, ulong, 0644);
 MODULE_PARM_DESC(max_capacity,
 		 "Largest capacity a user without CAP_SYS_RESOURCE may set (default 16 MiB)");
 
+/*
+ * Per-user limits in pages, with the defaults of fs/pipe.c's
+ * pipe_user_pages_soft and pipe_user_pages_hard (the values of
+ * /proc/sys/fs/pipe-user-pages-soft and -hard at boot): the kernel does
+ * not export those variables, so changing the sysctls does not change
+ * these.  0 is no limit.  See sp_instance_new() and sp_set_capacity().
+ */
+unsigned long sp_user_pages_soft = PIPE_DEF_BUFFERS * INR_OPEN_CUR;
+module_param_named(user_pages_soft, sp_user_pages_soft, ulong, 0644);
+MODULE_PARM_DESC(user_pages_soft,
+		 "Pages all of a user's instances may hold (the sum of capacity / PAGE_SIZE + 1) before its new instances get a capacity of 2 pages and raising a capacity fails; 0: no limit (default 16384, as pipe-user-pages-soft)");
+
+unsigned long sp_user_pages_hard;
+module_param_named(user_pages_hard, sp_user_pages_hard, ulong, 0644);
+MODULE_PARM_DESC(user_pages_hard,
+		 "Pages all of a user's instances may hold before its opens fail; 0: no limit (default 0, as pipe-user-pages-hard)");
+
 unsigned int sp_default_policy = STABLEPIPE_POLICY_AUTO;
 
 static const char * const sp_policy_names[] = {
@@ -102,17 +120,19 @@ static const struct file_operations sp_fops;
  * Each open() makes a new, empty instance whose one reference the file
  * owns (dropped by sp_release()), and counts the file as a reader and/or
  * a writer by its access mode.  The file is a stream: no seeking, and
- * reads and writes ignore the position.
+ * reads and writes ignore the position.  The instance's capacity is
+ * charged to the caller's user (sp_instance_new()).
  *
  * Context: Process context; may sleep.
- * Return: 0, or -ENOMEM.
+ * Return: 0; -ENOMEM; -ENFILE when the caller's user is over the
+ * user_pages_hard parameter.
  */
 static int sp_open(struct inode *inode, struct file *file)
 {
 	struct sp_instance *sp = sp_instance_new();
 
-	if (!sp)
-		return -ENOMEM;
+	if (IS_ERR(sp))
+		return PTR_ERR(sp);
 	file->private_data = sp;
 	sp_attach(sp, file->f_mode);
 	return stream_open(inode, file);

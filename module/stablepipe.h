@@ -41,6 +41,8 @@ enum sp_stat {
 #define SP_FIRST_COPIED	SP_COPIED_USER
 #define SP_LAST_COPIED	SP_COPIED_SMALL
 
+struct sp_user;
+
 /**
  * struct sp_seg - a byte range of a folio, owned by an instance
  * @list:	link in sp_instance.segs
@@ -74,6 +76,8 @@ struct sp_seg {
  * WRITE_ONCE, under @lock.  Those unlocked reads only
  * decide whether to sleep: end of file is decided under @lock
  * (sp_at_eof()).
+ * @user is the user that opened the instance, charged sp_max_pages() of
+ * @capacity (sp_user_charge()); set at open, never changed.
  */
 struct sp_instance {
 	refcount_t refs;		/* one per open file */
@@ -90,10 +94,18 @@ struct sp_instance {
 	unsigned int writers;
 	u32 policy;
 	u64 stats[SP_NR_STATS];
+	struct sp_user *user;		/* charged for @capacity */
 };
 
 /* The largest capacity anybody may set, in bytes. */
 #define SP_CAPACITY_MAX	SZ_1G
+
+/*
+ * The capacity of a new instance whose user is over user_pages_soft, in
+ * bytes: two pages, as a new pipe then gets two slots
+ * (PIPE_MIN_DEF_BUFFERS in fs/pipe.c).
+ */
+#define SP_CAPACITY_MIN	(2 * PAGE_SIZE)
 
 /*
  * The most pages an instance may hold: its capacity in pages, plus one for
@@ -130,6 +142,8 @@ void sp_seg_cache_exit(void);
 extern unsigned long sp_default_capacity;
 extern unsigned long sp_max_capacity;
 extern unsigned int sp_default_policy;
+extern unsigned long sp_user_pages_soft;
+extern unsigned long sp_user_pages_hard;
 
 /* ingest.c */
 ssize_t sp_write_iter(struct kiocb *iocb, struct iov_iter *from);

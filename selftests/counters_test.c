@@ -20,6 +20,8 @@
  *          is treated like XFS
  *   tmpfs: nothing stolen, copied_dirty > 0 (shmem pages are dirty)
  *   XFS:   stolen + copied == 2048 only (large folios are copied)
+ * A just-written 1 MiB file (dirty, not written back) sent with sendfile
+ * is >= 90% copied_dirty on every filesystem (t_sendfile_dirty).
  */
 #define _GNU_SOURCE
 #include <stddef.h>
@@ -486,6 +488,141 @@ static int t_sendfile_mapped(const void *arg)
 	return KSFT_PASS;
 }
 
+/*
+ * A just-written file (dirty pages, not yet written back) sent with
+ * sendfile: its pages are copied as copied_dirty, on disk filesystems as
+ * on tmpfs, and the file keeps its data.  The kernel's own try_steal
+ * refuses dirty folios as well, so without the module's dirty check only
+ * the reason would change (copied_busy, copied_not_stealable or
+ * copied_large_folio): the counter is what shows the check.  Writeback
+ * could start on some pages meanwhile (it is not expected for 1 MiB
+ * within the dirty expiry): 90% is asked.
+ */
+static int t_sendfile_dirty(const void *arg)
+{
+	const size_t len = SP_MIB, pages = len / SP_PAGE;
+	unsigned char *back = sp_malloc(len);
+	struct stablepipe_stats st;
+	int fds[2], ffd;
+
+	(void)arg;
+	ffd = sp_scratch_file(len, 13, 0, SP_DIRTY);
+	CHECK(ffd >= 0, "scratch file");
+	CHECK(stablepipe2(fds, 0) == 0, "stablepipe2: %s", strerror(errno));
+	CHECK_RET(sp_set_capacity(fds[1], len), 0);
+	CHECK(send_all(fds[1], ffd, len) == KSFT_PASS, "sendfile");
+	STATS(fds[0], &st);
+	sp_print_stats("just-written file", &st);
+	CHECK_EQ_U64(st.bytes_in_sendfile, len, "bytes_in_sendfile");
+	CHECK_EQ_U64(st.pages_stolen + st.pages_copied, pages,
+		     "stolen + copied pages");
+	CHECK(st.copied_dirty * 10 >= pages * 9,
+	      "%s: copied_dirty %llu of %zu pages of a just-written file, want >= 90%%",
+	      sp_fs_name(sp_fs_type()), (unsigned long long)st.copied_dirty,
+	      pages);
+	READ_CHECK(fds[0], len, 0, 13, "just-written file sent");
+	/* the file still has its data: nothing was taken from it */
+	CHECK_RET(pread(ffd, back, len, 0), len);
+	CHECK_PAT("the file after sendfile", back, len, 0, 13);
+	free(back);
+	CHECK_RET(close(ffd), 0);
+	return KSFT_PASS;
+}
+
+/* Is the page of @map at @off in the page cache?  (mincore never faults.) */
+static bool resident(unsigned char *map, size_t off)
+{
+	unsigned char vec = 0;
+
+	if (mincore(map + off, SP_PAGE, &vec))
+		return false;
+	return vec & 1;
+}
+
+/*
+ * A pipe that ends in part of a large folio, spliced into the device
+ * with a len larger than the pipe holds.  The folio cannot be stolen:
+ * only part of it is in the pipe.  Its buffers are copied
+ * (copied_large_folio), only the bytes the pipe held enter the stream,
+ * and the rest of the folio stays in the page cache (mincore on a
+ * mapping that is never touched, so the folios are not mapped).  A cold
+ * file goes through a 16-page pipe (F_SETPIPE_SZ) in rounds of 3 to 13
+ * pages, each spliced into the device with len 1 MiB.  On XFS the first
+ * round holds 3 pages of a folio of at least 4 (readahead starts at
+ * order 2 there): exactly those 3 pages are copied_large_folio.  Other
+ * filesystems (small folios on ext4 before 6.16, tmpfs) check the
+ * stream and the page cache only.
+ */
+static int t_partial_large_folio(const void *arg)
+{
+	static const unsigned int steps[] = { 3, 5, 7, 11, 13, 4, 9, 6 };
+	const size_t len = 2 * SP_MIB, pages = len / SP_PAGE;
+	const bool xfs = sp_fs_type() == SP_FS_XFS;
+	struct stablepipe_stats st;
+	size_t off = 0, want, round = 0, kept = 0;
+	unsigned char *map;
+	int fds[2], p[2], ffd, held;
+	bool was;
+	loff_t o;
+	ssize_t n;
+
+	(void)arg;
+	ffd = sp_scratch_file(len, 12, 0, SP_COLD);
+	CHECK(ffd >= 0, "scratch file");
+	map = mmap(NULL, len, PROT_READ, MAP_SHARED, ffd, 0);
+	CHECK(map != MAP_FAILED, "mmap: %s", strerror(errno));
+	CHECK(stablepipe2(fds, 0) == 0, "stablepipe2: %s", strerror(errno));
+	CHECK_RET(sp_set_capacity(fds[1], len), 0);
+	CHECK_RET(pipe(p), 0);
+	CHECK(fcntl(p[1], F_SETPIPE_SZ, (int)(16 * SP_PAGE)) == (int)(16 * SP_PAGE),
+	      "F_SETPIPE_SZ 64 KiB: %s", strerror(errno));
+	while (off < len) {
+		want = steps[round % ARRAY_SIZE(steps)] * SP_PAGE;
+		if (want > len - off)
+			want = len - off;
+		o = off;
+		n = splice(ffd, &o, p[1], NULL, want, 0);
+		CHECK(n > 0, "splice file -> pipe at %zu: %zd (%s)", off, n,
+		      n < 0 ? strerror(errno) : "-");
+		CHECK_RET(ioctl(p[0], FIONREAD, &held), 0);
+		CHECK_EQ_U64(held, n, "bytes in the pipe");
+		was = off + n < len && resident(map, off + n);
+		/* more than the pipe holds: only what it holds may enter */
+		CHECK_RET(splice(p[0], NULL, fds[1], NULL, SP_MIB, 0), n);
+		if (was) {
+			kept++;
+			CHECK(resident(map, off + n),
+			      "round %zu: the page at %zu, after the %zd bytes the pipe held, left the page cache: a folio held in part was stolen",
+			      round, off + n, n);
+		}
+		if (round == 0) {
+			STATS(fds[0], &st);
+			sp_print_stats("3 pages of a cold file's first folio", &st);
+			if (xfs) {
+				CHECK_EQ_U64(st.pages_stolen, 0,
+					     "XFS: pages stolen from a folio held in part");
+				CHECK_EQ_U64(st.copied_large_folio, 3,
+					     "XFS: copied_large_folio");
+			}
+		}
+		off += n;
+		round++;
+	}
+	STATS(fds[0], &st);
+	sp_print_stats("cold file through a 16-page pipe", &st);
+	ktap_print_msg("%zu rounds; %zu ended before a page still cached, which stayed", round, kept);
+	CHECK_EQ_U64(st.bytes_in_splice, len, "bytes_in_splice");
+	CHECK_EQ_U64(st.bytes_buffered, len, "bytes_buffered");
+	CHECK_EQ_U64(st.pages_stolen + st.pages_copied, pages,
+		     "stolen + copied pages");
+	if (xfs)
+		CHECK(st.copied_large_folio > 0, "XFS: no folio was held in part");
+	READ_CHECK(fds[0], len, 0, 12, "cold file through a small pipe");
+	munmap(map, len);
+	CHECK_RET(close(ffd), 0);
+	return KSFT_PASS;
+}
+
 static int t_policy_copy(const void *arg)
 {
 	const size_t len = SP_MIB, pages = len / SP_PAGE;
@@ -512,6 +649,71 @@ static int t_policy_copy(const void *arg)
 	CHECK_EQ_U64(st.copied_policy, 16 + pages, "copied_policy");
 	CHECK_EQ_U64(st.pages_copied, 16 + pages, "pages_copied");
 	READ_CHECK(fds[0], len, 0, 8, "cold file copied");
+	return KSFT_PASS;
+}
+
+/*
+ * Policy copy, one page spliced in two parts: the first part is copied
+ * as copied_partial, the rest is a whole buffer that starts in the middle
+ * of its page, copied as copied_policy from that offset, into the middle
+ * of a private page (100 bytes written first).  Then the same for a
+ * page-cache page, and a page-cache buffer that starts mid-page by
+ * itself (spliced from a file offset inside a page).
+ */
+static int t_policy_copy_mid_page(const void *arg)
+{
+	const size_t total = 100 + SP_PAGE + SP_PAGE + 3000;
+	unsigned char *head = sp_pat_buf(100, 0, 15);
+	unsigned char *page = sp_pat_buf(SP_PAGE, 0, 14);
+	unsigned char *got = sp_malloc(total);
+	struct stablepipe_stats st;
+	int fds[2], p[2], ffd;
+	loff_t o;
+
+	(void)arg;
+	CHECK(stablepipe2(fds, 0) == 0, "stablepipe2: %s", strerror(errno));
+	CHECK_RET(sp_set_policy(fds[1], STABLEPIPE_POLICY_COPY), 0);
+	CHECK_RET(write(fds[1], head, 100), 100);
+	CHECK_RET(pipe(p), 0);
+
+	/* an anonymous pipe page: 1000 bytes, then the other 3096 */
+	CHECK_RET(write(p[1], page, SP_PAGE), SP_PAGE);
+	CHECK_RET(splice(p[0], NULL, fds[1], NULL, 1000, 0), 1000);
+	CHECK_RET(splice(p[0], NULL, fds[1], NULL, 65536, 0), SP_PAGE - 1000);
+	STATS(fds[0], &st);
+	sp_print_stats("policy copy, a pipe page in two parts", &st);
+	CHECK_EQ_U64(st.copied_partial, 1, "copied_partial");
+	CHECK_EQ_U64(st.copied_policy, 1, "copied_policy");
+	CHECK_EQ_U64(st.pages_stolen, 0, "pages_stolen");
+
+	/* a page-cache page: 1500 bytes, then the other 2596 */
+	ffd = sp_scratch_file(2 * SP_PAGE, 16, 0, SP_CLEAN);
+	CHECK(ffd >= 0, "scratch file");
+	o = 0;
+	CHECK_RET(splice(ffd, &o, p[1], NULL, SP_PAGE, 0), SP_PAGE);
+	CHECK_RET(splice(p[0], NULL, fds[1], NULL, 1500, 0), 1500);
+	CHECK_RET(splice(p[0], NULL, fds[1], NULL, 65536, 0), SP_PAGE - 1500);
+	/* a page-cache buffer that starts 700 bytes into its page */
+	o = SP_PAGE + 700;
+	CHECK_RET(splice(ffd, &o, p[1], NULL, 3000, 0), 3000);
+	CHECK_RET(splice(p[0], NULL, fds[1], NULL, 65536, 0), 3000);
+	STATS(fds[0], &st);
+	sp_print_stats("then a page-cache page in two parts, and 3000 bytes from 700 into a page", &st);
+	CHECK_EQ_U64(st.copied_partial, 2, "copied_partial");
+	CHECK_EQ_U64(st.copied_policy, 3, "copied_policy");
+	CHECK_EQ_U64(st.pages_stolen, 0, "pages_stolen");
+	CHECK_EQ_U64(st.bytes_in_splice, total - 100, "bytes_in_splice");
+
+	CHECK_RET(sp_read_full(fds[0], got, total), total);
+	CHECK_PAT("the 100 bytes written", got, 100, 0, 15);
+	CHECK_PAT("the pipe page", got + 100, SP_PAGE, 0, 14);
+	CHECK_PAT("the page-cache page", got + 100 + SP_PAGE, SP_PAGE, 0, 16);
+	CHECK_PAT("the buffer from 700 into a page", got + 100 + 2 * SP_PAGE,
+		  3000, SP_PAGE + 700, 16);
+	CHECK_RET(close(ffd), 0);
+	free(got);
+	free(page);
+	free(head);
 	return KSFT_PASS;
 }
 
@@ -697,7 +899,10 @@ static const struct ktap_case cases[] = {
 	CASE(t_sendfile_small_file),
 	CASE(t_sendfile_cold),
 	CASE(t_sendfile_mapped),
+	CASE(t_sendfile_dirty),
+	CASE(t_partial_large_folio),
 	CASE(t_policy_copy),
+	CASE(t_policy_copy_mid_page),
 	CASE(t_splice_out),
 	CASE(t_fdinfo),
 	CASE(t_global),

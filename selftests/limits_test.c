@@ -18,7 +18,15 @@
  *    is checked here instead (any report other than the OOM kill fails);
  *  - isolation: nobody's new instances are empty (EAGAIN, FIONREAD 0,
  *    bytes_buffered 0) while root's hold data, and nobody cannot reach
- *    root's instance through /proc/PID/fd or read its fdinfo.
+ *    root's instance through /proc/PID/fd or read its fdinfo;
+ *  - per-user limits (user_pages_soft, user_pages_hard, set low here and
+ *    restored): nobody filling 400 instances holds at most the soft limit
+ *    plus three pages per instance (new instances get two pages of
+ *    capacity over it), cannot raise a capacity over it (EPERM), and its
+ *    charge leaves with its instances; root is exempt, root without
+ *    CAP_SYS_RESOURCE and CAP_SYS_ADMIN is not; past the hard limit an
+ *    open fails with ENFILE and raising a capacity with EPERM.  The
+ *    memory cgroup cases run with user_pages_soft off.
  *
  * Needs root (to become nobody) and, for the cgroup case, cgroup2 with
  * the memory controller at /sys/fs/cgroup.
@@ -216,7 +224,7 @@ static void filler(const char *cg, uint64_t cap, uint64_t total, int report,
 }
 
 /* arg: 0 charge, 1 over by write(2), 2 over by splice(2) from a pipe */
-static int t_memcg(const void *arg)
+static int memcg_case(const void *arg)
 {
 	const bool over = arg != NULL, via_pipe = (uintptr_t)arg == 2;
 	const uint64_t limit = 48 * SP_MIB, cap = 16 * SP_MIB;
@@ -338,6 +346,25 @@ static int t_memcg(const void *arg)
 	return KSFT_PASS;
 }
 
+/*
+ * The memory cgroup cases test memory.max, not the per-user limit that
+ * their 16 MiB instances would soon reach (4097 pages each against the
+ * default user_pages_soft of 16384): it is off while they run.
+ */
+static int t_memcg(const void *arg)
+{
+	uint64_t soft = sp_module_param("user_pages_soft", 16384);
+	int ret;
+
+	if (soft && sp_module_param_set("user_pages_soft", 0))
+		ktap_print_msg("cannot turn user_pages_soft off: %s",
+			       strerror(errno));
+	ret = memcg_case(arg);
+	if (soft)
+		sp_module_param_set("user_pages_soft", soft);
+	return ret;
+}
+
 /* ---- isolation ---- */
 
 static int t_isolation(const void *arg)
@@ -407,12 +434,271 @@ static int t_isolation(const void *arg)
 	return KSFT_PASS;
 }
 
+/* ---- per-user limits (user_pages_soft, user_pages_hard) ---- */
+
+/*
+ * Small settings, so that a few hundred instances show the bound and
+ * cost little whether or not the module enforces it: a default capacity
+ * of 64 KiB (an instance is charged 64 KiB / 4 KiB + 1 = 17 pages) and
+ * a limit of 256 pages.
+ */
+#define UL_CAP		(64 * SP_KIB)
+#define UL_LIMIT	256
+#define UL_N		400
+#define UL_MIN_CAP	(2 * SP_PAGE)	/* a new instance over the soft limit */
+
+/* The pages an instance of capacity @cap is charged and may hold. */
+static uint64_t ul_pages(uint64_t cap)
+{
+	return cap / SP_PAGE + 1;
+}
+
+struct ul_report {
+	int stage;		/* where the child stopped; 100: done */
+	int opened;		/* instances opened */
+	int open_errno;		/* errno of the open that failed, or 0 */
+	int full;		/* instances with the default capacity */
+	int minimal;		/* with UL_MIN_CAP */
+	int other;		/* with another capacity */
+	int full_after_minimal;	/* default capacity after a minimal one */
+	int fdinfo_missing;
+	uint64_t bytes;		/* bytes the instances took */
+	uint64_t pages;		/* pages they held (fdinfo "pages") */
+	int raise_errno;	/* raising the last one by two pages: 0 or errno */
+	int lower_ret;		/* then, emptied, lowering it to a page */
+};
+
+static struct ul_saved {
+	uint64_t soft, hard, cap;
+} ul_saved;
+
+static void ul_save(void)
+{
+	ul_saved.soft = sp_module_param("user_pages_soft", 16384);
+	ul_saved.hard = sp_module_param("user_pages_hard", 0);
+	ul_saved.cap = sp_module_param("default_capacity", SP_MIB);
+}
+
+static void ul_restore(void)
+{
+	sp_module_param_set("user_pages_soft", ul_saved.soft);
+	sp_module_param_set("user_pages_hard", ul_saved.hard);
+	sp_module_param_set("default_capacity", ul_saved.cap);
+}
+
+/*
+ * Child: as nobody (@as_nobody), else as root without CAP_SYS_RESOURCE and
+ * CAP_SYS_ADMIN, open up to @n instances and fill each with write(2)
+ * until EAGAIN, keeping them all open; then raise the last one's capacity
+ * by two pages, empty it and lower its capacity to a page.  Reports in @r
+ * (shared memory) and exits.
+ */
+static void __attribute__((noreturn))
+ul_child(struct ul_report *r, bool as_nobody, int n)
+{
+	unsigned char *buf = sp_malloc(UL_CAP);
+	int fd = -1, i;
+	uint64_t pages;
+	int64_t cap;
+	ssize_t k;
+
+	memset(r, 0, sizeof(*r));
+	memset(buf, 'u', UL_CAP);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	r->stage = 1;
+	if (as_nobody ? become_nobody() :
+	    sp_drop_cap(CAP_SYS_RESOURCE) || sp_drop_cap(CAP_SYS_ADMIN))
+		_exit(1);
+	/* setuid() made it undumpable: /proc/self/fdinfo is root's then */
+	prctl(PR_SET_DUMPABLE, 1);
+	for (i = 0; i < n; i++) {
+		r->stage = 2;
+		k = open(STABLEPIPE_DEV, O_RDWR | O_NONBLOCK);
+		if (k < 0) {
+			r->open_errno = errno;
+			break;
+		}
+		fd = (int)k;
+		r->opened++;
+		cap = sp_get_capacity(fd);
+		if (cap == (int64_t)UL_CAP) {
+			r->full++;
+			if (r->minimal)
+				r->full_after_minimal++;
+		} else if (cap == (int64_t)UL_MIN_CAP) {
+			r->minimal++;
+		} else {
+			r->other++;
+		}
+		r->stage = 3;
+		while ((k = write(fd, buf, UL_CAP)) > 0)
+			r->bytes += k;
+		if (errno != EAGAIN)
+			_exit(3);
+		if (sp_fdinfo_u64(fd, "pages", &pages))
+			r->fdinfo_missing++;
+		else
+			r->pages += pages;
+	}
+	r->stage = 4;
+	if (fd < 0)
+		_exit(4);
+	cap = sp_get_capacity(fd);
+	r->raise_errno = sp_set_capacity(fd, cap + 2 * SP_PAGE) ? errno : 0;
+	while (read(fd, buf, UL_CAP) > 0)
+		;
+	r->lower_ret = sp_set_capacity(fd, SP_PAGE) ? errno : 0;
+	r->stage = 100;
+	_exit(0);
+}
+
+/* Runs ul_child() and waits for it; 0 when it got to the end. */
+static int ul_run(struct ul_report *r, bool as_nobody, int n)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return -1;
+	if (pid == 0)
+		ul_child(r, as_nobody, n);
+	if (waitpid(pid, &status, 0) != pid)
+		return -1;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) || r->stage != 100) {
+		ktap_print_msg("child (%s) stopped at stage %d, %s %d",
+			       as_nobody ? "nobody" : "root without caps",
+			       r->stage, WIFEXITED(status) ? "exit" : "signal",
+			       WIFEXITED(status) ? WEXITSTATUS(status) :
+			       WTERMSIG(status));
+		return -1;
+	}
+	ktap_print_msg("%s: %d opened (errno %d), %d of %" PRIu64 " bytes, %d of %" PRIu64 ", %d other; %" PRIu64 " bytes, %" PRIu64 " pages held; raise: %s, lower: %s",
+		       as_nobody ? "nobody" : "root without caps", r->opened,
+		       r->open_errno, r->full, (uint64_t)UL_CAP, r->minimal,
+		       (uint64_t)UL_MIN_CAP, r->other, r->bytes, r->pages,
+		       strerror(r->raise_errno), strerror(r->lower_ret));
+	return 0;
+}
+
+/*
+ * arg NULL: user_pages_soft.  Nobody opening and filling 400 instances
+ * gets the default capacity while its charge stays within the soft limit,
+ * then only two-page instances: it holds at most the soft limit plus
+ * three pages per instance, and cannot raise a capacity (EPERM) but can
+ * lower one.  Root keeps full instances (CAP_SYS_RESOURCE, CAP_SYS_ADMIN);
+ * root without them is held to its own charge.  The charge goes with the
+ * instances: nobody's next instance is full again.
+ */
+static int ul_soft(struct ul_report *r)
+{
+	const int full = UL_LIMIT / ul_pages(UL_CAP), nroot = 20;
+	int rootfd[20], i;
+
+	CHECK_OK(i, sp_module_param_set("user_pages_hard", 0));
+	CHECK_OK(i, sp_module_param_set("user_pages_soft", UL_LIMIT));
+	CHECK(ul_run(r, true, UL_N) == 0, "nobody's child failed");
+	CHECK(r->open_errno == 0, "open %d failed: %s", r->opened + 1,
+	      strerror(r->open_errno));
+	CHECK(!r->fdinfo_missing, "no pages: line in fdinfo");
+	CHECK_EQ_U64(r->opened, UL_N, "instances nobody opened");
+	CHECK_EQ_U64(r->full, full, "instances of the default capacity");
+	CHECK_EQ_U64(r->full_after_minimal, 0,
+		     "instances of the default capacity after a minimal one");
+	CHECK_EQ_U64(r->minimal, UL_N - full, "instances of two pages");
+	CHECK_EQ_U64(r->bytes, full * UL_CAP + (UL_N - full) * UL_MIN_CAP,
+		     "bytes nobody's instances took");
+	CHECK(r->pages <= UL_LIMIT + (UL_N - full) * ul_pages(UL_MIN_CAP),
+	      "nobody's instances hold %" PRIu64 " pages: soft limit %d + %d x %" PRIu64,
+	      r->pages, UL_LIMIT, UL_N - full, ul_pages(UL_MIN_CAP));
+	CHECK(r->raise_errno == EPERM, "raising a capacity over the soft limit: %s",
+	      strerror(r->raise_errno));
+	CHECK(r->lower_ret == 0, "lowering a capacity over the soft limit: %s",
+	      strerror(r->lower_ret));
+
+	/* the charge left with the instances */
+	CHECK(ul_run(r, true, 1) == 0, "nobody's second child failed");
+	CHECK_EQ_U64(r->full, 1, "nobody's next instance has the default capacity");
+
+	/* root is exempt, root without the capabilities is not */
+	if (!sp_have_cap(CAP_SYS_RESOURCE) || !sp_have_cap(CAP_SYS_ADMIN)) {
+		ktap_print_msg("root lacks CAP_SYS_RESOURCE or CAP_SYS_ADMIN: exemption not checked");
+		return KSFT_PASS;
+	}
+	for (i = 0; i < nroot; i++) {
+		CHECK_OK(rootfd[i], open(STABLEPIPE_DEV, O_RDWR | O_CLOEXEC));
+		CHECK_RET(sp_get_capacity(rootfd[i]), (int64_t)UL_CAP);
+	}
+	CHECK_OK(i, sp_set_capacity(rootfd[0], 2 * UL_CAP));
+	CHECK(ul_run(r, false, 2) == 0, "root's child failed");
+	CHECK_EQ_U64(r->minimal, 2, "root without the capabilities: two-page instances");
+	CHECK(r->raise_errno == EPERM, "root without the capabilities raising: %s",
+	      strerror(r->raise_errno));
+	for (i = 0; i < nroot; i++)
+		close(rootfd[i]);
+	RL_ADD(ops, 3 * UL_N);
+	return KSFT_PASS;
+}
+
+/*
+ * arg non-NULL: user_pages_hard (no soft limit).  Nobody opens instances
+ * until its charge would pass the hard limit: that open fails with
+ * ENFILE, as pipe(2) does; raising a capacity past it is EPERM.
+ */
+static int ul_hard(struct ul_report *r)
+{
+	const int full = UL_LIMIT / ul_pages(UL_CAP);
+	int i;
+
+	CHECK_OK(i, sp_module_param_set("user_pages_soft", 0));
+	CHECK_OK(i, sp_module_param_set("user_pages_hard", UL_LIMIT));
+	CHECK(ul_run(r, true, UL_N) == 0, "nobody's child failed");
+	CHECK_EQ_U64(r->opened, full, "instances opened under the hard limit");
+	CHECK(r->open_errno == ENFILE, "the open past the hard limit: %s",
+	      strerror(r->open_errno));
+	CHECK_EQ_U64(r->full, full, "instances of the default capacity");
+	CHECK(r->pages <= UL_LIMIT, "%" PRIu64 " pages held, hard limit %d",
+	      r->pages, UL_LIMIT);
+	CHECK(r->raise_errno == EPERM, "raising a capacity past the hard limit: %s",
+	      strerror(r->raise_errno));
+	CHECK(r->lower_ret == 0, "lowering a capacity: %s",
+	      strerror(r->lower_ret));
+	RL_ADD(ops, 3 * full);
+	return KSFT_PASS;
+}
+
+static int t_user_pages(const void *arg)
+{
+	struct ul_report *r;
+	int ret;
+
+	if (getuid())
+		return ktap_skip("not root");
+	CHECK(access("/sys/module/stablepipe/parameters/user_pages_soft", W_OK) == 0 &&
+	      access("/sys/module/stablepipe/parameters/user_pages_hard", W_OK) == 0,
+	      "no user_pages_soft and user_pages_hard parameters to set");
+	r = mmap(NULL, sizeof(*r), PROT_READ | PROT_WRITE,
+		 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	CHECK(r != MAP_FAILED, "mmap: %s", strerror(errno));
+	ul_save();
+	if (sp_module_param_set("default_capacity", UL_CAP)) {
+		ret = KSFT_FAIL;
+		ktap_print_msg("setting default_capacity: %s", strerror(errno));
+	} else {
+		ret = arg ? ul_hard(r) : ul_soft(r);
+	}
+	ul_restore();
+	munmap(r, sizeof(*r));
+	return ret;
+}
+
 static struct ktap_case cases[] = {
 	{ "nobody: max_capacity, 1 GiB, full instance", t_capacity, NULL, 0 },
 	{ "memory cgroup: buffered data is charged to the writer", t_memcg, NULL, 0 },
 	{ "memory cgroup: memory.max holds (ENOMEM or OOM kill inside)", t_memcg, (void *)1, 0 },
 	{ "memory cgroup: memory.max holds for pipe pages spliced in", t_memcg, (void *)2, 0 },
 	{ "nobody never sees another instance's data", t_isolation, NULL, 0 },
+	{ "nobody: user_pages_soft bounds hundreds of instances", t_user_pages, NULL, 0 },
+	{ "nobody: user_pages_hard fails the open (ENFILE) and raising (EPERM)", t_user_pages, (void *)1, 0 },
 };
 
 int main(void)

@@ -615,6 +615,24 @@ static inline uint64_t sp_module_param(const char *name, uint64_t def)
 	return v;
 }
 
+/* Writes @val to /sys/module/stablepipe/parameters/@name; 0 or -1. */
+static inline int sp_module_param_set(const char *name, uint64_t val)
+{
+	char path[128], buf[32];
+	int fd, ret = -1;
+
+	snprintf(path, sizeof(path), "/sys/module/stablepipe/parameters/%s",
+		 name);
+	snprintf(buf, sizeof(buf), "%" PRIu64, val);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (write(fd, buf, strlen(buf)) == (ssize_t)strlen(buf))
+		ret = 0;
+	close(fd);
+	return ret;
+}
+
 /*
  * Low dirty limits while a small memory cgroup writes a file: 6.12 (not
  * 6.1) OOM-kills a cgroup whose page cache is all dirty before writeback
