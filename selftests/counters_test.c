@@ -547,11 +547,12 @@ static bool resident(unsigned char *map, size_t off)
  * and the rest of the folio stays in the page cache (mincore on a
  * mapping that is never touched, so the folios are not mapped).  A cold
  * file goes through a 16-page pipe (F_SETPIPE_SZ) in rounds of 3 to 13
- * pages, each spliced into the device with len 1 MiB.  On XFS the first
- * round holds 3 pages of a folio of at least 4 (readahead starts at
- * order 2 there): exactly those 3 pages are copied_large_folio.  Other
- * filesystems (small folios on ext4 before 6.16, tmpfs) check the
- * stream and the page cache only.
+ * pages, each spliced into the device with len 1 MiB.  On XFS 6.1 and
+ * 6.12 the first round holds 3 pages of a 4-page folio (readahead starts
+ * at order 2 there; 7.x starts with small folios) and is all
+ * copied_large_folio; on XFS some round must be.  Other filesystems
+ * (small folios on ext4 before 6.16, tmpfs) check the stream and the
+ * page cache only.
  */
 static int t_partial_large_folio(const void *arg)
 {
@@ -598,12 +599,11 @@ static int t_partial_large_folio(const void *arg)
 		if (round == 0) {
 			STATS(fds[0], &st);
 			sp_print_stats("3 pages of a cold file's first folio", &st);
-			if (xfs) {
-				CHECK_EQ_U64(st.pages_stolen, 0,
-					     "XFS: pages stolen from a folio held in part");
-				CHECK_EQ_U64(st.copied_large_folio, 3,
-					     "XFS: copied_large_folio");
-			}
+			CHECK_EQ_U64(st.pages_stolen + st.pages_copied, 3,
+				     "pages of the first round");
+			/* large: copied whole; small (7.x): page 3 stayed */
+			if (xfs && st.copied_large_folio != 3)
+				ktap_print_msg("the first folio is not large on this kernel: later rounds hold large folios in part");
 		}
 		off += n;
 		round++;
