@@ -37,7 +37,6 @@
 #include "sp_common.h"
 #include "reliability.h"
 
-#define CGROOT	"/sys/fs/cgroup"
 
 /* nobody and nogroup (65534 on Debian; the VM has no /etc/passwd) */
 static const uid_t nobody_uid = 65534;
@@ -127,30 +126,6 @@ static long long cg_key(const char *cg, const char *file, const char *key)
 	return v;
 }
 
-static int cg_setup(char *cg, size_t len, const char *name)
-{
-	char buf[256];
-
-	if (access(CGROOT "/cgroup.subtree_control", W_OK))
-		return -1;
-	rl_write_file(CGROOT "/cgroup.subtree_control", "+memory");
-	snprintf(cg, len, CGROOT "/%s", name);
-	rmdir(cg);
-	if (mkdir(cg, 0755) && errno != EEXIST)
-		return -1;
-	snprintf(buf, sizeof(buf), "%s/memory.max", cg);
-	return access(buf, W_OK);
-}
-
-static int cg_enter(const char *cg)
-{
-	char path[256], pid[32];
-
-	snprintf(path, sizeof(path), "%s/cgroup.procs", cg);
-	snprintf(pid, sizeof(pid), "%d", (int)getpid());
-	return rl_write_file(path, pid);
-}
-
 /*
  * One step of the filler through a pipe: write(2) 64 KiB into the pipe
  * (its pages are anonymous pipe pages, charged to the cgroup), then
@@ -183,7 +158,7 @@ static void filler(const char *cg, uint64_t cap, uint64_t total, int report,
 
 	memset(buf, 'f', SP_MIB);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (cg_enter(cg) || become_nobody())
+	if (sp_cg_enter(cg) || become_nobody())
 		_exit(10);
 	if (via_pipe && pipe2(p, O_NONBLOCK))
 		_exit(15);
@@ -239,10 +214,10 @@ static int memcg_case(const void *arg)
 
 	if (getuid())
 		return ktap_skip("not root");
-	if (cg_setup(cg, sizeof(cg), via_pipe ? "stablepipe-limits-pipe" :
+	if (sp_cg_setup(cg, sizeof(cg), via_pipe ? "stablepipe-limits-pipe" :
 				     over ? "stablepipe-limits-over" :
 					    "stablepipe-limits-charge"))
-		return ktap_skip("no cgroup2 memory controller at " CGROOT);
+		return ktap_skip("no cgroup2 memory controller at " SP_CGROOT);
 	snprintf(buf, sizeof(buf), "%llu", (unsigned long long)limit);
 	{
 		char path[256];

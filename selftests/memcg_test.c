@@ -24,28 +24,7 @@
 #include "sp_common.h"
 #include "stablepipe2.h"
 
-#define CGROOT	"/sys/fs/cgroup"
 #define FILE_SIZE	((loff_t)(256 * SP_KIB))
-
-static int cg_make(const char *cg)
-{
-	char path[256];
-
-	rmdir(cg);
-	if (mkdir(cg, 0755) && errno != EEXIST)
-		return -1;
-	snprintf(path, sizeof(path), "%s/memory.max", cg);
-	return access(path, W_OK);
-}
-
-static int cg_enter(const char *cg)
-{
-	char path[256], pid[32];
-
-	snprintf(path, sizeof(path), "%s/cgroup.procs", cg);
-	snprintf(pid, sizeof(pid), "%d", (int)getpid());
-	return sp_write_str(path, pid);
-}
 
 /*
  * In a child that joins @cg: read the whole file (its folios are charged
@@ -65,7 +44,7 @@ static int in_cgroup(const char *cg, int file, bool send,
 	if (pid < 0)
 		return -1;
 	if (pid == 0) {
-		if (cg_enter(cg))
+		if (sp_cg_enter(cg))
 			_exit(2);
 		if (!send)
 			_exit(pread(file, buf, FILE_SIZE, 0) == FILE_SIZE ? 0 : 3);
@@ -94,17 +73,16 @@ static int in_cgroup(const char *cg, int file, bool send,
 
 static int t_memcg(const void *arg)
 {
-	const char *a = CGROOT "/sp-memcg-a", *b = CGROOT "/sp-memcg-b";
+	char a[256], b[256];
 	struct stablepipe_stats *st;
 	int file, ret = KSFT_FAIL;
 
 	(void)arg;
 	if (sp_fs_type() == SP_FS_TMPFS)
 		return ktap_skip("tmpfs folios are never stolen");
-	if (access(CGROOT "/cgroup.subtree_control", W_OK) ||
-	    sp_write_str(CGROOT "/cgroup.subtree_control", "+memory") ||
-	    cg_make(a) || cg_make(b))
-		return ktap_skip("no cgroup2 memory controller at " CGROOT);
+	if (sp_cg_setup(a, sizeof(a), "sp-memcg-a") ||
+	    sp_cg_setup(b, sizeof(b), "sp-memcg-b"))
+		return ktap_skip("no cgroup2 memory controller at " SP_CGROOT);
 	st = mmap(NULL, sizeof(*st), PROT_READ | PROT_WRITE,
 		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	CHECK(st != MAP_FAILED, "mmap");

@@ -664,6 +664,40 @@ static inline int sp_write_str(const char *path, const char *val)
 	return n == (ssize_t)strlen(val) ? 0 : -1;
 }
 
+/* ---- memory cgroups (cgroup2) ---- */
+
+#define SP_CGROOT	"/sys/fs/cgroup"
+
+/*
+ * A fresh cgroup @name under SP_CGROOT, with the memory controller turned
+ * on for the root's children; its path goes to @cg (@len bytes).
+ * Returns 0, or -1 when there is no writable cgroup2 memory controller.
+ */
+static inline int sp_cg_setup(char *cg, size_t len, const char *name)
+{
+	char buf[PATH_MAX];
+
+	if (access(SP_CGROOT "/cgroup.subtree_control", W_OK))
+		return -1;
+	sp_write_str(SP_CGROOT "/cgroup.subtree_control", "+memory");
+	snprintf(cg, len, SP_CGROOT "/%s", name);
+	rmdir(cg);
+	if (mkdir(cg, 0755) && errno != EEXIST)
+		return -1;
+	snprintf(buf, sizeof(buf), "%s/memory.max", cg);
+	return access(buf, W_OK);
+}
+
+/* Moves the calling process into the cgroup @cg; 0 or -1. */
+static inline int sp_cg_enter(const char *cg)
+{
+	char path[PATH_MAX], pid[32];
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", cg);
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	return sp_write_str(path, pid);
+}
+
 /* Saves the current limits in @saved and sets the low ones; 0 or -1. */
 static inline int sp_dirty_limits_low(struct sp_dirty_limits *saved)
 {
