@@ -118,7 +118,10 @@ exact_consumer() {
 	for i in $(seq "$rounds"); do
 		cat "$T/small" | "${TO[@]}" "$@" 2>"$T/err" | head -c 1000000 > "$T/out"
 		rc=${PIPESTATUS[1]}
-		[ "$rc" = 0 ] && cmp -s "$T/small" "$T/out" || { bad="round $i: rc=$rc"; break; }
+		if [ "$rc" != 0 ] || ! cmp -s "$T/small" "$T/out"; then
+			bad="round $i: rc=$rc"
+			break
+		fi
 	done
 	[ -z "$bad" ]
 	check "$name ($rounds rounds)" $? "$bad"
