@@ -18,6 +18,11 @@
 #include <string.h>
 #include <sys/statvfs.h>
 
+typedef int statvfs_fn(int fd, struct statvfs *buf);
+typedef int statvfs64_fn(int fd, struct statvfs64 *buf);
+typedef int fallocate_fn(int fd, int mode, off_t off, off_t len);
+typedef int fallocate64_fn(int fd, int mode, off64_t off, off64_t len);
+
 static int shim(const char *mode)
 {
 	const char *e = getenv("DISKBUFFER_SHIM");
@@ -25,72 +30,48 @@ static int shim(const char *mode)
 	return e && strcmp(e, mode) == 0;
 }
 
-/* the next definition of @name (libc's), or NULL */
+/* libc's @name; abort if there is none (the test then fails loudly) */
 static void *real(const char *name)
 {
-	return dlsym(RTLD_NEXT, name);
+	void *f = dlsym(RTLD_NEXT, name);
+
+	if (!f)
+		abort();
+	return f;
 }
 
 int fstatvfs(int fd, struct statvfs *buf)
 {
-	int (*f)(int, struct statvfs *);
-
 	if (shim("nostatvfs")) {
 		errno = EIO;
 		return -1;
 	}
-	f = (int (*)(int, struct statvfs *))real("fstatvfs");
-	if (!f) {
-		errno = ENOSYS;
-		return -1;
-	}
-	return f(fd, buf);
+	return ((statvfs_fn *)real("fstatvfs"))(fd, buf);
 }
 
 int fstatvfs64(int fd, struct statvfs64 *buf)
 {
-	int (*f)(int, struct statvfs64 *);
-
 	if (shim("nostatvfs")) {
 		errno = EIO;
 		return -1;
 	}
-	f = (int (*)(int, struct statvfs64 *))real("fstatvfs64");
-	if (!f) {
-		errno = ENOSYS;
-		return -1;
-	}
-	return f(fd, buf);
+	return ((statvfs64_fn *)real("fstatvfs64"))(fd, buf);
 }
 
 int fallocate(int fd, int mode, off_t off, off_t len)
 {
-	int (*f)(int, int, off_t, off_t);
-
 	if (shim("nopunch") && (mode & FALLOC_FL_PUNCH_HOLE)) {
 		errno = EOPNOTSUPP;
 		return -1;
 	}
-	f = (int (*)(int, int, off_t, off_t))real("fallocate");
-	if (!f) {
-		errno = ENOSYS;
-		return -1;
-	}
-	return f(fd, mode, off, len);
+	return ((fallocate_fn *)real("fallocate"))(fd, mode, off, len);
 }
 
 int fallocate64(int fd, int mode, off64_t off, off64_t len)
 {
-	int (*f)(int, int, off64_t, off64_t);
-
 	if (shim("nopunch") && (mode & FALLOC_FL_PUNCH_HOLE)) {
 		errno = EOPNOTSUPP;
 		return -1;
 	}
-	f = (int (*)(int, int, off64_t, off64_t))real("fallocate64");
-	if (!f) {
-		errno = ENOSYS;
-		return -1;
-	}
-	return f(fd, mode, off, len);
+	return ((fallocate64_fn *)real("fallocate64"))(fd, mode, off, len);
 }

@@ -444,7 +444,7 @@ static void note_in(struct db *db)
 
 	if (held > db->peak)
 		db->peak = held;
-	if (held >= db->limit && db->in != db->full_checked_at) {
+	if (held_bytes(db) >= db->limit && db->in != db->full_checked_at) {
 		db->full_checked_at = db->in;
 		update_limit(db);
 	} else if (db->in >= db->next_recheck) {
@@ -490,8 +490,10 @@ static void reuse_tmp(struct db *db)
 	if (ftruncate(db->tmp, 0) < 0)
 		fatal(db, EX_IOERR, "%s: emptying the temporary file: %s",
 		      db->where, strerror(errno));
-	db->base = db->punched = db->in;
-	db->efbig = db->nospace = false;
+	db->base = db->in;
+	db->punched = db->in;
+	db->efbig = false;
+	db->nospace = false;
 	update_limit(db);
 }
 
