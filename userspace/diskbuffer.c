@@ -888,12 +888,12 @@ static void setup(struct db *db, const char *dir, const char *keep_file)
 	 */
 	if (fcntl(STDIN_FILENO, F_GETFD) < 0) {
 		if (fcntl(STDERR_FILENO, F_GETFD) == 0)
-			msg(NULL, "stdin: %s", strerror(errno));
+			msg(NULL, "stdin: %s", strerror(EBADF));
 		exit(EX_NOINPUT);
 	}
 	if (fcntl(STDOUT_FILENO, F_GETFD) < 0) {
 		if (fcntl(STDERR_FILENO, F_GETFD) == 0)
-			msg(NULL, "stdout: %s", strerror(errno));
+			msg(NULL, "stdout: %s", strerror(EBADF));
 		exit(EX_CANTCREAT);
 	}
 	if (fcntl(STDERR_FILENO, F_GETFD) < 0 &&
