@@ -93,7 +93,7 @@ done_working
 result plain_wrong "$wrong"
 result plain_bytes $((32 << 20))
 if [ "$wrong" -gt 0 ]; then
-	echo "   => $wrong bytes came out that are not 0xFF (zeroed in the pipe). Should be 0."
+	echo "   => $wrong bytes came out not 0xFF (zeroed in the pipe); should be 0."
 else
 	echo "   => 0 bytes wrong: the bug did not show this time."
 fi
@@ -125,6 +125,7 @@ tar -c . | tee "$T/ref.tar" | sha256sum | short >"$T/direct"
 done_working
 ref=$(cat "$T/direct")
 result ref "$ref"
+echo "     sha256 $ref: tar alone, the reference"
 
 # BUFFER [ARGS]: the pipeline; the consumer compares with the reference
 backup() {
@@ -132,36 +133,32 @@ backup() {
 		slowcat -r "$RATE" -b 20K -C "$T/ref.tar" 2>"$T/cmp" | sha256sum | short
 }
 
-working "through splice_punch, the old way"
+working "tar | splice_punch (the old way) | consumer"
 old=$(backup splice_punch "$HERE/demo-tmp")
 done_working
 bad=$(sed -n 's/.*), \([0-9]*\) wrong in \([0-9]*\) pages.*/\1 bytes in \2 pages/p' "$T/cmp")
 result old "$old"
 if [ "$old" = "$ref" ]; then
-	old_verdict="same (the bug did not show this time)"
+	echo "     sha256 $old: the same (the bug did not show this time)"
 else
-	old_verdict="WRONG: $bad differ"
+	echo "     sha256 $old: WRONG, $bad differ"
 	result old_wrong "$bad"
 fi
 
-working "through diskbuffer"
+working "tar | diskbuffer | consumer"
 new=$(backup diskbuffer --stats "$HERE/demo-tmp")	# stats: results.log
 done_working
 result new "$new"
 if [ "$new" = "$ref" ]; then
-	new_verdict="same: intact"
+	echo "     sha256 $new: the same, intact"
 else
-	new_verdict="WRONG: $(sed -n 's/.*), \([0-9]*\) wrong.*/\1 bytes/p' "$T/cmp") differ"
+	echo "     sha256 $new: WRONG, $(sed -n 's/.*), \([0-9]*\) wrong.*/\1 bytes/p' "$T/cmp") differ"
 fi
 stats=$(sed -n 's/.* device=stablepipe \(pages_stolen=[0-9]*\) \(pages_copied=[0-9]*\).*/\1 \2/p' "$T/err")
 result pages_stolen "$(echo "$stats" | sed -n 's/.*pages_stolen=\([0-9]*\).*/\1/p')"
 result pages_copied "$(echo "$stats" | sed -n 's/.*pages_copied=\([0-9]*\).*/\1/p')"
 result stats "$(tr '\n' ' ' <"$T/err")"
 
-echo
-printf '   %-40s %s\n' "tar -c tree | sha256sum" "$ref  (reference)"
-printf '   %-40s %s\n' "... | splice_punch (the old way) | ..." "$old  $old_verdict"
-printf '   %-40s %s\n' "... | diskbuffer | ..." "$new  $new_verdict"
 echo
 echo "diskbuffer moves the temporary file into /dev/stablepipe with sendfile(2),"
 echo "which owns the bytes when the call returns, and punches the file only then."

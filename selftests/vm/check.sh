@@ -11,7 +11,9 @@
 # nothing failed.
 #
 # usage: selftests/vm/check.sh [--demo | --all | --dkms]
-#   --demo  boot the VM and run userspace/demo.sh instead of the tests
+#   --demo  boot the VM and run userspace/demo.sh instead of the tests, on
+#           XFS; the terminal gets a line per step, the demo's text and a
+#           summary (demo-view.sh), the rest goes to build/demo/demo.log
 #   --all   the tests on every kernel of kernels.conf (or KERNELS), one
 #           after the other, then one summary; the last line totals them
 #   --dkms  the tests with the module that DKMS built and installed
@@ -52,10 +54,12 @@
 #
 # Needs Debian 12 (bookworm) with apt; missing host packages are installed
 # (that, and the first download of a kernel, need root and the network).
-# Output goes to build/vm/KVER/: build.log (the module's build), module/
-# (where it is built), console.log (the whole serial console), results.log
-# (what the tests printed: the results are counted from it); with --all
-# also build/vm/check-NAME.log (each kernel's whole output).
+# Output goes to build/vm/KVER/ (--demo: build/demo/KVER/): build.log (the
+# module's build), module/ (where it is built), console.log (the whole
+# serial console), results.log (what the tests printed: the results are
+# counted from it); with --all also build/vm/check-NAME.log (each kernel's
+# whole output).  The test programs are built in build/selftests/, the
+# demo's in build/demo/bin/: never in the source tree.
 # Files: kernels.conf (the kernels), kernels.sh (fetching them, building
 # the module), checker-valid.sh (for C=1 on 7.x kernels), initramfs.sh,
 # init.sh (/init in the VM), lifecycle.sh (module life cycle tests, in the
@@ -537,7 +541,7 @@ main() {
 		MODE=check
 	else
 		[ "$MODE" != demo ] ||
-			step_start "building the module (W=1, sparse; log: $(rel "$BUILD/build.log"))"
+			step_start "building the module for it (W=1, with sparse)"
 		build_module
 		step_end
 	fi
