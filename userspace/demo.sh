@@ -103,7 +103,7 @@ echo
 echo "2. A backup: tar -c of a $MIB MiB tree | BUFFER | a consumer that reads"
 echo "   ${RATE%M} MiB/s | sha256sum.  BUFFER keeps its temporary file on XFS and gets"
 echo "   ${MEM%M} MiB of memory, so the file is written back and read again."
-working "making the $MIB MiB tree to back up"
+working "making a $MIB MiB tree"
 mkdir -p "$HERE/demo-tree/photos" "$HERE/demo-tree/docs" "$HERE/demo-tmp"
 i=0
 while [ $i -lt $((MIB / 2)) ]; do

@@ -96,25 +96,25 @@ demo_summary() {
 	last=$(tail -n1 <<<"$out")
 	{
 		echo
-		echo "==== make demo on Linux $KVER: what it showed ===="
+		echo "==== what make demo showed (Linux $KVER; hashes: sha256) ===="
 		v=$(demo_value "$results" plain_wrong)
 		[ -z "$v" ] || printf '%-22s%s\n' "plain pipe, punched:" \
 			"$v of $(demo_value "$results" plain_bytes) bytes came out wrong"
 		old=$(demo_value "$results" old)
 		if [ -n "$old" ] && [ "$old" = "$(demo_value "$results" ref)" ]; then
 			printf '%-22s%s\n' "backup, splice_punch:" \
-				"sha256 $old, as tar's own (no bug this time)"
+				"$old, as tar's own (no bug this time)"
 		elif [ -n "$old" ]; then
 			printf '%-22s%s\n' "backup, splice_punch:" \
-				"sha256 $old, $(demo_value "$results" old_wrong) wrong"
+				"$old, $(demo_value "$results" old_wrong) wrong"
 		fi
 		v=$(demo_value "$results" new)
 		if [ -n "$v" ] && [ "$v" = "$(demo_value "$results" ref)" ]; then
 			printf '%-22s%s\n' "backup, diskbuffer:" \
-				"sha256 $v, as tar's own: intact"
+				"$v, as tar's own: intact"
 		elif [ -n "$v" ]; then
 			printf '%-22s%s\n' "backup, diskbuffer:" \
-				"sha256 $v, tar's own is $(demo_value "$results" ref): WRONG"
+				"$v, tar's own is $(demo_value "$results" ref): WRONG"
 		fi
 		stolen=$(demo_value "$results" pages_stolen)
 		copied=$(demo_value "$results" pages_copied)
@@ -125,7 +125,8 @@ demo_summary() {
 			sed -n '/^---- /,/^seconds per program:\|^skipped: /p' <<<"$out" |
 				grep -v '^seconds per program:\|^skipped: '
 		fi
-		echo "full log: $(rel "$DEMO_LOG"); the VM's console: $(rel "$console")"
+		echo "full log: $(rel "$DEMO_LOG")"
+		echo "the VM's console (the kernel's messages): $(rel "$console")"
 		if [ "$rc" -eq 0 ]; then
 			echo "make demo: OK"
 		else
