@@ -20,6 +20,9 @@
 #                      time, under a deadline: lint, dkms-test, check-dkms,
 #                      deb-test, check on each kernel, check-debug,
 #                      deadline-test (scripts/test-all.sh)
+# make clean           the module's objects, the tools in userspace/, and
+#                      build/ (VM runs and logs, the demo's and the tests'
+#                      programs, packages)
 #
 KDIR ?= /lib/modules/$(shell uname -r)/build
 CC ?= cc
@@ -58,7 +61,6 @@ deadline-test:
 demo:
 	@selftests/vm/check.sh --demo
 
-# build/: the VM runs, the demo's and the tests' programs, the packages
 clean:
 	-$(MAKE) -C $(KDIR) M=$(CURDIR) clean
 	$(MAKE) -C userspace clean

@@ -127,6 +127,20 @@ ref=$(cat "$T/direct")
 result ref "$ref"
 echo "     sha256 $ref: tar alone, the reference"
 
+# differ: what the consumer found (slowcat -C's line in $T/cmp)
+differ() {
+	sed -n 's/^slowcat: \([0-9]*\) bytes (reference \([0-9]*\)), \([0-9]*\) wrong in \([0-9]*\) pages.*/\1 \2 \3 \4/p' "$T/cmp" | {
+		read -r total reflen wrong pages
+		if [ -z "${total:-}" ]; then
+			echo "the consumer did not say what differs"
+		elif [ "$total" != "$reflen" ]; then
+			echo "$total bytes came out instead of $reflen"
+		else
+			echo "$wrong bytes in $pages pages differ"
+		fi
+	}
+}
+
 # BUFFER [ARGS]: the pipeline; the consumer compares with the reference
 backup() {
 	tar -c . | small_memory "$@" 2>"$T/err" |
@@ -136,12 +150,12 @@ backup() {
 working "tar | splice_punch (the old way) | consumer"
 old=$(backup splice_punch "$HERE/demo-tmp")
 done_working
-bad=$(sed -n 's/.*), \([0-9]*\) wrong in \([0-9]*\) pages.*/\1 bytes in \2 pages/p' "$T/cmp")
 result old "$old"
 if [ "$old" = "$ref" ]; then
 	echo "     sha256 $old: the same (the bug did not show this time)"
 else
-	echo "     sha256 $old: WRONG, $bad differ"
+	bad=$(differ)
+	echo "     sha256 $old: WRONG, $bad"
 	result old_wrong "$bad"
 fi
 
@@ -152,7 +166,9 @@ result new "$new"
 if [ "$new" = "$ref" ]; then
 	echo "     sha256 $new: the same, intact"
 else
-	echo "     sha256 $new: WRONG, $(sed -n 's/.*), \([0-9]*\) wrong.*/\1 bytes/p' "$T/cmp") differ"
+	bad=$(differ)
+	echo "     sha256 $new: WRONG, $bad"
+	result new_wrong "$bad"
 fi
 stats=$(sed -n 's/.* device=stablepipe \(pages_stolen=[0-9]*\) \(pages_copied=[0-9]*\).*/\1 \2/p' "$T/err")
 result pages_stolen "$(echo "$stats" | sed -n 's/.*pages_stolen=\([0-9]*\).*/\1/p')"

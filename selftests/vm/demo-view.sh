@@ -106,7 +106,7 @@ demo_summary() {
 				"$old, as tar's own (no bug this time)"
 		elif [ -n "$old" ]; then
 			printf '%-22s%s\n' "backup, splice_punch:" \
-				"$old, $(demo_value "$results" old_wrong) wrong"
+				"$old, $(demo_value "$results" old_wrong)"
 		fi
 		v=$(demo_value "$results" new)
 		if [ -n "$v" ] && [ "$v" = "$(demo_value "$results" ref)" ]; then
@@ -114,7 +114,7 @@ demo_summary() {
 				"$v, as tar's own: intact"
 		elif [ -n "$v" ]; then
 			printf '%-22s%s\n' "backup, diskbuffer:" \
-				"$v, tar's own is $(demo_value "$results" ref): WRONG"
+				"$v: WRONG, $(demo_value "$results" new_wrong)"
 		fi
 		stolen=$(demo_value "$results" pages_stolen)
 		copied=$(demo_value "$results" pages_copied)
