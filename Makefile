@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
 #
-# make                 module for the running kernel, and the userspace tools
+# make                 module for the running kernel, the userspace tools (in
+#                      userspace/) and the selftests (in build/selftests/)
 # make KDIR=DIR        module for the kernel build directory DIR
 # make check           the whole test suite in a QEMU VM, one kernel;
 #                      KERNEL=bookworm|bookworm-backports|trixie-backports|sid
@@ -13,11 +14,15 @@
 #                      injection, on a KASAN/lockdep/kmemleak kernel built
 #                      once from linux-source-6.1 (selftests/vm/check-debug.sh)
 # make deadline-test   make test's deadline stops a hung VM and still sums up
-# make demo            the demonstration, in a QEMU VM
+# make demo            the demonstration, in a QEMU VM (its log and programs
+#                      in build/demo/)
 # make test            every gate and every test, as CI runs them, two at a
 #                      time, under a deadline: lint, dkms-test, check-dkms,
 #                      deb-test, check on each kernel, check-debug,
 #                      deadline-test (scripts/test-all.sh)
+# make clean           the module's objects, the tools in userspace/, and
+#                      build/ (VM runs and logs, the demo's and the tests'
+#                      programs, packages)
 #
 KDIR ?= /lib/modules/$(shell uname -r)/build
 CC ?= cc
@@ -54,12 +59,12 @@ deadline-test:
 	scripts/deadline-test.sh
 
 demo:
-	selftests/vm/check.sh --demo
+	@selftests/vm/check.sh --demo
 
 clean:
 	-$(MAKE) -C $(KDIR) M=$(CURDIR) clean
 	$(MAKE) -C userspace clean
-	$(MAKE) -C selftests clean
+	rm -rf build
 
 .PHONY: all module userspace selftests check check-all check-dkms check-debug \
 	test deadline-test demo clean

@@ -245,7 +245,25 @@ t_tmpdir_arg() {
 	why=
 	[ "$s1" = "$INSUM" ] || why="with TMPDIR given, \$TMPDIR (missing) was used"
 	[ $rc2 = 73 ] || why="$why; a missing \$TMPDIR gave $rc2, not 73"
-	result "TMPDIR argument wins over \$TMPDIR; a missing \$TMPDIR exits 73" "${why#; }"
+	grep -qF "$D/nonexistent (from \$TMPDIR): " "$W/err" ||
+		why="$why; the message does not say the directory came from \$TMPDIR"
+	result "TMPDIR argument wins over \$TMPDIR; a missing \$TMPDIR exits 73, saying so" "${why#; }"
+}
+
+# ---- usage ----
+t_usage() {
+	why=
+	for a in --bogus -x --keep; do
+		timeout -s KILL $TO "$DB" $a </dev/null >/dev/null 2>"$W/err"
+		rc=$?
+		[ $rc = 64 ] || why="$why; $a: exit status $rc, not 64"
+		[ "$(wc -l <"$W/err")" = 1 ] &&
+			grep -q "^diskbuffer: .*; try 'diskbuffer --help'\$" "$W/err" ||
+			why="$why; $a: '$(tr '\n' '|' <"$W/err")' is not one line naming diskbuffer"
+	done
+	timeout -s KILL $TO "$DB" -h </dev/null 2>"$W/err" | grep -q -- '--keep' ||
+		why="$why; -h does not print the usage"
+	result "a bad option exits 64 with one line; -h prints the usage" "${why#; }"
 }
 
 # ---- disk space ----
@@ -402,7 +420,7 @@ fi
 [ -e /dev/stablepipe ] || { echo "Bail out! no /dev/stablepipe (module not loaded)"; exit 1; }
 head -c "$SIZE" /dev/urandom >"$W/in" || { echo "Bail out! no input data"; exit 1; }
 INSUM=$(sum <"$W/in")
-echo "1..15"
+echo "1..16"
 t_slow pipe
 t_slow file
 t_defer_holds
@@ -411,6 +429,7 @@ t_keep
 t_keep_exists
 t_tmpdir_env
 t_tmpdir_arg
+t_usage
 t_space
 t_early
 t_early_full

@@ -3,6 +3,7 @@
  * slowcat - a slow consumer for the diskbuffer tests and the demo
  *
  *	slowcat [-r RATE] [-b BLOCK] [-w FILE] [-C REF] [-q]
+ *	slowcat -h | --help
  *
  * Copies stdin to stdout, reading at most RATE bytes a second (suffixes
  * K and M: KiB, MiB; default: no limit), BLOCK bytes a read (default
@@ -12,16 +13,20 @@
  * many of the wrong bytes are 0x00); exit 1 if anything differs,
  * including the length.  -q: write nothing to stdout.
  *
- * Exit status: 0, 1 (the stream differs from REF), 2 (usage, I/O error).
+ * Exit status: 0, 1 (the stream differs from REF), 2 (I/O error), 64
+ * (usage: one line on stderr, as diskbuffer says it).
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -47,6 +52,26 @@ static void nap(double s)
 		;
 }
 
+static const char usage[] =
+	"Usage: slowcat [-r RATE] [-b BLOCK] [-w FILE] [-C REF] [-q]\n"
+	"Copy stdin to stdout at most RATE bytes a second (K, M: KiB, MiB),\n"
+	"BLOCK bytes a read; -w FILE: wait for FILE first; -C REF: compare\n"
+	"with REF and report the difference on stderr; -q: no output.\n";
+
+/* One line, as diskbuffer says it, and exit 64. */
+__attribute__((format(printf, 1, 2)))
+static void bad_usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("slowcat: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("; try 'slowcat --help'\n", stderr);
+	exit(EX_USAGE);
+}
+
 static uint64_t size_arg(const char *s)
 {
 	char *end;
@@ -57,10 +82,8 @@ static uint64_t size_arg(const char *s)
 	case 'm': case 'M': v <<= 20; end++; break;
 	case 'g': case 'G': v <<= 30; end++; break;
 	}
-	if (*end || end == s) {
-		fprintf(stderr, "slowcat: bad size '%s'\n", s);
-		exit(2);
-	}
+	if (*end || end == s)
+		bad_usage("bad size '%s'", s);
 	return v;
 }
 
@@ -89,22 +112,37 @@ int main(int argc, char *argv[])
 	int c, rfd = -1, quiet = 0;
 	double t0;
 
-	while ((c = getopt(argc, argv, "r:b:w:C:q")) != -1) {
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 256 },	/* above any -c */
+		{ NULL, 0, NULL, 0 }
+	};
+	opterr = 0;	/* bad_usage() says it, in one line */
+	while ((c = getopt_long(argc, argv, ":hr:b:w:C:q", opts, NULL)) != -1) {
 		switch (c) {
 		case 'r': rate = size_arg(optarg); break;
-		case 'b': block = size_arg(optarg); break;
+		case 'b':
+			block = size_arg(optarg);
+			if (!block || block > (64 << 20))
+				bad_usage("bad block size '%s' (1 to 64M)", optarg);
+			break;
 		case 'w': wait_file = optarg; break;
 		case 'C': ref = optarg; break;
 		case 'q': quiet = 1; break;
+		case 'h':
+		case 256:
+			fputs(usage, stdout);
+			return fflush(stdout) ? 2 : 0;
+		case ':':
+			bad_usage("option '-%c' needs an argument", optopt);
+			break;
 		default:
-			fprintf(stderr, "usage: slowcat [-r RATE] [-b BLOCK] [-w FILE] [-C REF] [-q]\n");
-			return 2;
+			if (optopt > 0 && optopt < 256)
+				bad_usage("invalid option '-%c'", optopt);
+			bad_usage("invalid option '%s'", argv[optind - 1]);
 		}
 	}
-	if (!block || block > (64 << 20)) {
-		fprintf(stderr, "slowcat: bad block size\n");
-		return 2;
-	}
+	if (optind < argc)
+		bad_usage("unexpected argument '%s'", argv[optind]);
 	buf = malloc(block);
 	if (ref) {
 		rbuf = malloc(block);

@@ -4,6 +4,7 @@
  *
  *	splice_punch [TMPDIR]		producer | splice_punch | consumer
  *	splice_punch --file FILE	splice_punch --file FILE | consumer
+ *	splice_punch -h | --help
  *
  * DO NOT USE IT FOR DATA: it shows the kernel behaviour that
  * /dev/stablepipe exists for, and its output can be wrong.
@@ -29,8 +30,9 @@
  * wrote back and evicted.  At exit it prints one line on stderr:
  * "splice_punch: in=N out=N punched=N".
  *
- * Exit status: 0; 64 usage; 66 FILE cannot be opened; 73 no temporary
- * file; 74 I/O error (also EPIPE); 71 another system call failed.
+ * Exit status: 0; 64 usage (one line on stderr, as diskbuffer says it);
+ * 66 FILE cannot be opened; 73 no temporary file; 74 I/O error (also
+ * EPIPE); 71 another system call failed.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -49,6 +51,7 @@
 #define CHUNK	(1 << 20)
 
 static int64_t in, out, punched;
+static const char *tmpdir_what;	/* TMPDIR, for messages */
 
 static void report(void)
 {
@@ -119,7 +122,7 @@ static int tool_mode(const char *dir)
 	in_pipe = S_ISFIFO(st.st_mode);
 	tmp = open(dir, O_RDWR | O_TMPFILE | O_EXCL, 0600);
 	if (tmp < 0)
-		die(EX_CANTCREAT, dir);
+		die(EX_CANTCREAT, tmpdir_what);
 	if (fstat(tmp, &st) == 0 && st.st_blksize > blk)
 		blk = st.st_blksize;
 	if (!in_pipe && !(buf = malloc(CHUNK)))
@@ -181,17 +184,46 @@ static int tool_mode(const char *dir)
 	return 0;
 }
 
+/* One line, as diskbuffer says it; @fmt has one %s, for @arg. */
+__attribute__((format(printf, 1, 0)))
+static int bad_usage(const char *fmt, const char *arg)
+{
+	fputs("splice_punch: ", stderr);
+	fprintf(stderr, fmt, arg);
+	fputs("; try 'splice_punch --help'\n", stderr);
+	return EX_USAGE;
+}
+
 int main(int argc, char *argv[])
 {
 	const char *dir;
+	char *what;
 
 	signal(SIGPIPE, SIG_IGN);
-	if (argc == 3 && !strcmp(argv[1], "--file"))
-		return file_mode(argv[2]);
-	if (argc > 2 || (argc == 2 && argv[1][0] == '-')) {
-		fprintf(stderr, "usage: splice_punch [TMPDIR] | splice_punch --file FILE\n");
-		return EX_USAGE;
+	if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+		printf("Usage: splice_punch [TMPDIR]\n"
+		       "       splice_punch --file FILE\n"
+		       "The original diskbuffer's splice-and-punch data path, whose\n"
+		       "output can be wrong: for tests only, never for data.\n");
+		return fflush(stdout) ? EX_IOERR : 0;
 	}
+	if (argc >= 2 && !strcmp(argv[1], "--file")) {
+		if (argc == 2)
+			return bad_usage("option '%s' needs an argument", argv[1]);
+		if (argc > 3)
+			return bad_usage("unexpected argument '%s'", argv[3]);
+		return file_mode(argv[2]);
+	}
+	if (argc >= 2 && argv[1][0] == '-')
+		return bad_usage("invalid option '%s'", argv[1]);
+	if (argc > 2)
+		return bad_usage("unexpected argument '%s'", argv[2]);
 	dir = argc == 2 ? argv[1] : getenv("TMPDIR");
-	return tool_mode(dir && *dir ? dir : "/tmp");
+	tmpdir_what = dir;
+	if (argc == 1 && dir && *dir &&
+	    asprintf(&what, "%s (from $TMPDIR)", dir) >= 0)
+		tmpdir_what = what;
+	if (!dir || !*dir)
+		tmpdir_what = dir = "/tmp";
+	return tool_mode(dir);
 }

@@ -86,6 +86,7 @@ struct db {
 	/* options */
 	bool defer, keep, stats, progress, no_device;
 	const char *where;	/* TMPDIR or the --keep file, for messages */
+	bool where_env;		/* where is $TMPDIR's */
 
 	/*
 	 * the temporary file: [punched, sent) is on disk, [sent, in) to go;
@@ -807,18 +808,24 @@ static void usage(FILE *f)
 "      --stats       print a summary on stderr at exit\n"
 "      --progress    show a status line on stderr, updated every second\n"
 "      --no-device   do not use " STABLEPIPE_DEV "\n"
-"      --help        show this help and exit\n"
+"  -h, --help        show this help and exit\n"
 "      --version     show the version and exit\n"
 "\n"
 "SIGUSR1 prints the status line once.  See diskbuffer(1).\n",
 		prog, prog);
 }
 
-static _Noreturn void bad_usage(const char *what)
+/* One line, as every tool of stablepipe says it, and exit 64. */
+__attribute__((format(printf, 1, 2)))
+static _Noreturn void bad_usage(const char *fmt, ...)
 {
-	if (what)
-		fprintf(stderr, "%s: %s\n", prog, what);
-	fprintf(stderr, "Try '%s --help'.\n", prog);
+	va_list ap;
+
+	fprintf(stderr, "%s: ", prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "; try '%s --help'\n", prog);
 	exit(EX_USAGE);
 }
 
@@ -929,7 +936,8 @@ static void setup(struct db *db, const char *dir, const char *keep_file)
 		fd = open_tmp(dir);
 	}
 	if (fd < 0) {
-		msg(NULL, "%s: %s", db->where, strerror(errno));
+		msg(NULL, "%s%s: %s", db->where,
+		    db->where_env ? " (from $TMPDIR)" : "", strerror(errno));
 		exit(EX_CANTCREAT);
 	}
 	db->tmp = fd;
@@ -982,14 +990,17 @@ static void setup(struct db *db, const char *dir, const char *keep_file)
 
 int main(int argc, char *argv[])
 {
+	/* long options only, besides -h: values above any character */
+	enum { OPT_DEFER = 256, OPT_KEEP, OPT_STATS, OPT_PROGRESS,
+	       OPT_NO_DEVICE, OPT_HELP, OPT_VERSION };
 	static const struct option opts[] = {
-		{ "defer",	no_argument,		NULL, 'd' },
-		{ "keep",	required_argument,	NULL, 'k' },
-		{ "stats",	no_argument,		NULL, 's' },
-		{ "progress",	no_argument,		NULL, 'p' },
-		{ "no-device",	no_argument,		NULL, 'n' },
-		{ "help",	no_argument,		NULL, 'h' },
-		{ "version",	no_argument,		NULL, 'V' },
+		{ "defer",	no_argument,		NULL, OPT_DEFER },
+		{ "keep",	required_argument,	NULL, OPT_KEEP },
+		{ "stats",	no_argument,		NULL, OPT_STATS },
+		{ "progress",	no_argument,		NULL, OPT_PROGRESS },
+		{ "no-device",	no_argument,		NULL, OPT_NO_DEVICE },
+		{ "help",	no_argument,		NULL, OPT_HELP },
+		{ "version",	no_argument,		NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct db db = { .tmp = -1 };
@@ -1003,26 +1014,36 @@ int main(int argc, char *argv[])
 
 		prog = slash ? slash + 1 : argv[0];
 	}
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	opterr = 0;	/* our messages, not getopt's: see bad_usage() */
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'd': db.defer = true; break;
-		case 's': db.stats = true; break;
-		case 'p': db.progress = true; break;
-		case 'n': db.no_device = true; break;
-		case 'k':
+		case OPT_DEFER: db.defer = true; break;
+		case OPT_STATS: db.stats = true; break;
+		case OPT_PROGRESS: db.progress = true; break;
+		case OPT_NO_DEVICE: db.no_device = true; break;
+		case OPT_KEEP:
 			if (keep_file)
 				bad_usage("--keep given twice");
 			keep_file = optarg;
 			db.keep = true;
 			break;
 		case 'h':
+		case OPT_HELP:
 			usage(stdout);
 			return fflush(stdout) == 0 ? EX_OK : EX_IOERR;
-		case 'V':
+		case OPT_VERSION:
 			printf("%s %s\n", prog, VERSION);
 			return fflush(stdout) == 0 ? EX_OK : EX_IOERR;
+		case ':':
+			bad_usage("option '%s' needs an argument",
+				  argv[optind - 1]);
 		default:
-			bad_usage(NULL);
+			/* optopt: a short option's character, else 0 or
+			 * the long option's value, and optind is past it
+			 */
+			if (optopt > 0 && optopt < 256)
+				bad_usage("invalid option '-%c'", optopt);
+			bad_usage("invalid option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
@@ -1033,7 +1054,8 @@ int main(int argc, char *argv[])
 		bad_usage("--keep FILE and TMPDIR exclude each other");
 	if (!dir) {
 		dir = getenv("TMPDIR");
-		if (!dir || !*dir)
+		db.where_env = dir && *dir;
+		if (!db.where_env)
 			dir = "/tmp";
 	}
 

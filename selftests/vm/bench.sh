@@ -140,11 +140,13 @@ tree_state() {
 	TREE_STATE="git $head${dirty:+, uncommitted changes in: ${dirty% }}"
 }
 
+# build_bench: statically, into build/bench/bin (not userspace/, where
+# README.md's install instructions would pick it up)
 build_bench() {
-	local bin=$REPO/userspace/stablepipe-bench
-	say "building stablepipe-bench (static)"
-	make -s -C "$REPO/userspace" LDFLAGS=-static stablepipe-bench ||
-		die "building userspace/stablepipe-bench failed"
+	local out=$REPO/build/bench/bin bin=$REPO/build/bench/bin/stablepipe-bench
+	say "building stablepipe-bench (static) in $out"
+	make -s -C "$REPO/userspace" OUTPUT="$out" LDFLAGS=-static "$bin" ||
+		die "building stablepipe-bench failed"
 	[ -x "$bin" ] || die "no $bin"
 	INITRAMFS_FILES+=("$bin|bench/stablepipe-bench" "$HERE/bench-init.sh|bench/init")
 }

@@ -11,7 +11,9 @@
 # nothing failed.
 #
 # usage: selftests/vm/check.sh [--demo | --all | --dkms]
-#   --demo  boot the VM and run userspace/demo.sh instead of the tests
+#   --demo  boot the VM and run userspace/demo.sh instead of the tests, on
+#           XFS; the terminal gets a line per step, the demo's text and a
+#           summary (demo-view.sh), the rest goes to build/demo/demo.log
 #   --all   the tests on every kernel of kernels.conf (or KERNELS), one
 #           after the other, then one summary; the last line totals them
 #   --dkms  the tests with the module that DKMS built and installed
@@ -52,10 +54,12 @@
 #
 # Needs Debian 12 (bookworm) with apt; missing host packages are installed
 # (that, and the first download of a kernel, need root and the network).
-# Output goes to build/vm/KVER/: build.log (the module's build), module/
-# (where it is built), console.log (the whole serial console), results.log
-# (what the tests printed: the results are counted from it); with --all
-# also build/vm/check-NAME.log (each kernel's whole output).
+# Output goes to build/vm/KVER/ (--demo: build/demo/KVER/): build.log (the
+# module's build), module/ (where it is built), console.log (the whole
+# serial console), results.log (what the tests printed: the results are
+# counted from it); with --all also build/vm/check-NAME.log (each kernel's
+# whole output).  The test programs are built in build/selftests/, the
+# demo's in build/demo/bin/: never in the source tree.
 # Files: kernels.conf (the kernels), kernels.sh (fetching them, building
 # the module), checker-valid.sh (for C=1 on 7.x kernels), initramfs.sh,
 # init.sh (/init in the VM), lifecycle.sh (module life cycle tests, in the
@@ -73,6 +77,8 @@ REPO=$(cd "$HERE/../.." && pwd -P)
 . "$HERE/initramfs.sh"
 # shellcheck source=report.sh
 . "$HERE/report.sh"
+# shellcheck source=demo-view.sh
+. "$HERE/demo-view.sh"
 
 KERNEL=${KERNEL:-bookworm}
 VM_MEM=${VM_MEM:-1024}
@@ -89,6 +95,10 @@ VM_OUT=${VM_OUT:-}
 STABLEPIPE_KVM=${STABLEPIPE_KVM:-0}
 CACHE=${STABLEPIPE_CACHE:-/var/cache/stablepipe}
 VM_APPEND=${VM_APPEND:-}
+# the test programs, statically linked (make -C selftests OUTPUT=)
+SELFTESTS_OUT=$REPO/build/selftests
+# --demo: the demo's programs (make -C userspace OUTPUT=)
+DEMO_BIN=$REPO/build/demo/bin
 
 HOST_PACKAGES=(qemu-system-x86 busybox-static xfsprogs e2fsprogs kmod cpio
 	xz-utils zstd build-essential bc flex bison libelf-dev sparse
@@ -226,17 +236,20 @@ check_dkms_loaded() {
 	fi
 }
 
-# build_selftests: build the test programs statically; select those that
-# `make list-tests` prints (filtered by TESTS). One build at a time: runs
-# of check.sh for other kernels may share the tree.
+# build_selftests: build the test programs statically into SELFTESTS_OUT
+# (build/selftests, with the test scripts: `make -C selftests OUTPUT=`);
+# select those that `make list-tests` prints (filtered by TESTS). One build
+# at a time: runs of check.sh for other kernels (make test runs two at
+# once) share that directory, and hold its lock while they build.
 build_selftests() {
-	local dir=$REPO/selftests list t all=()
+	local dir=$REPO/selftests out=$SELFTESTS_OUT list t all=()
 	if [ ! -f "$dir/Makefile" ]; then
 		warn "no selftests/Makefile: no test programs"
 		return 0
 	fi
-	say "building the selftests"
-	flock "$dir/.build.lock" make -C "$dir" LDFLAGS=-static all ||
+	say "building the selftests in $out"
+	mkdir -p "$out"
+	flock "$out/.build.lock" make -C "$dir" OUTPUT="$out" LDFLAGS=-static all ||
 		die "building the selftests failed"
 	mapfile -t FS_TESTS < <(make -s --no-print-directory -C "$dir" list-fs-tests)
 	mapfile -t TOOLS_TESTS < <(make -s --no-print-directory -C "$dir" list-tools-tests)
@@ -246,7 +259,7 @@ build_selftests() {
 	fi
 	for t in $list; do
 		[[ $t =~ ^[A-Za-z0-9_.+/-]+$ ]] || die "list-tests: odd name '$t'"
-		[ -x "$dir/$t" ] || die "list-tests names $t, but there is no selftests/$t"
+		[ -x "$out/$t" ] || die "list-tests names $t, but there is no $out/$t"
 		all+=("$t")
 	done
 	if [ -n "$TESTS" ]; then
@@ -259,16 +272,18 @@ build_selftests() {
 		SELECTED=("${all[@]}")
 	fi
 	for t in "${SELECTED[@]}"; do
-		INITRAMFS_FILES+=("$dir/$t|selftests/$t")
+		INITRAMFS_FILES+=("$out/$t|selftests/$t")
 	done
 	# helper files the tests run (make -s -C selftests list-files), next to them
 	for t in $(make -s --no-print-directory -C "$dir" list-files 2>/dev/null); do
-		INITRAMFS_FILES+=("$dir/$t|selftests/$t")
+		INITRAMFS_FILES+=("$out/$t|selftests/$t")
 	done
 }
 
 # build_demo: userspace/demo.sh becomes /demo/run.sh, with the programs
-# that `make -C userspace list-demo-bins` prints next to it in /demo.
+# that `make -C userspace list-demo-bins` prints next to it in /demo,
+# built statically into DEMO_BIN (not userspace/, where README.md's
+# install instructions would pick them up).
 build_demo() {
 	local dir=$REPO/userspace list b
 	if [ ! -f "$dir/demo.sh" ]; then
@@ -277,15 +292,16 @@ build_demo() {
 	fi
 	INITRAMFS_FILES+=("$dir/demo.sh|demo/run.sh")
 	[ -f "$dir/Makefile" ] || return 0
-	say "building userspace"
-	make -C "$dir" LDFLAGS=-static all demo-bins || die "building userspace failed"
+	say "building the demo's programs in $DEMO_BIN"
+	make -C "$dir" OUTPUT="$DEMO_BIN" LDFLAGS=-static demo-bins ||
+		die "building the demo's programs failed"
 	if ! list=$(make -s --no-print-directory -C "$dir" list-demo-bins); then
 		warn "make -C userspace list-demo-bins failed: no programs for the demo"
 		return 0
 	fi
 	for b in $list; do
-		[ -x "$dir/$b" ] || die "list-demo-bins names $b, but there is no userspace/$b"
-		INITRAMFS_FILES+=("$dir/$b|demo/$(basename "$b")")
+		[ -x "$DEMO_BIN/$b" ] || die "list-demo-bins names $b, but there is no $DEMO_BIN/$b"
+		INITRAMFS_FILES+=("$DEMO_BIN/$b|demo/$(basename "$b")")
 	done
 }
 
@@ -356,32 +372,46 @@ boot_vm() {
 # boot_once: boot the VM and wait until it powers off; false (with the VM
 # killed) if the kernel has not started /init, whose first line on the
 # console is "init: kernel ...", within BOOT_TIMEOUT seconds.
+# The console (ttyS0, the kernel's messages at loglevel 7: report.sh looks
+# for BUG, WARNING and the like there) is shown and kept in CONSOLE_LOG;
+# the results channel (ttyS1) goes to RESULTS_LOG.  --demo: the console
+# only to its file, and the demo's own text (ttyS2, see init.sh) to the
+# terminal.
 boot_once() {
 	local accel=(-accel tcg -cpu max) rc=0 start=$SECONDS vm
+	local serial=(-serial stdio -serial "file:$RESULTS_LOG") show=(tee "$CONSOLE_LOG")
 	[ "$STABLEPIPE_KVM" = 1 ] && accel=(-accel kvm -cpu host)
+	if [ "$MODE" = demo ]; then
+		serial=(-serial "file:$CONSOLE_LOG" -serial "file:$RESULTS_LOG" -serial stdio)
+		show=(demo_show)
+	fi
 	: >"$RESULTS_LOG"
 	: >"$CONSOLE_LOG"
 	say "booting $KVER (${accel[*]}, timeout ${VM_TIMEOUT}s)"
+	[ "$MODE" != demo ] ||
+		step_start "booting Linux $KVER in QEMU (${accel[1]})"
 	{
 		timeout --foreground -k 10 "$VM_TIMEOUT" qemu-system-x86_64 \
 			"${accel[@]}" -smp 2 -m "$VM_MEM" -no-reboot -nic none \
 			-monitor none -display none -vga none \
-			-serial stdio -serial "file:$RESULTS_LOG" \
+			"${serial[@]}" \
 			-kernel "$KIMAGE" \
 			-initrd "$BUILD/initramfs.cpio.gz" \
 			-append "console=ttyS0 panic=-1 printk.time=1 loglevel=7 $VM_APPEND" \
-			"${DRIVES[@]}" </dev/null 2>&1 | tee "$CONSOLE_LOG"
+			"${DRIVES[@]}" </dev/null 2>&1 | "${show[@]}"
 	} &
 	vm=$!
 	while ! grep -q 'init: kernel ' "$CONSOLE_LOG" && kill -0 "$vm" 2>/dev/null; do
 		if [ $((SECONDS - start)) -ge "$BOOT_TIMEOUT" ]; then
 			pkill -KILL -f -- "initrd $BUILD/initramfs.cpio.gz"
 			wait "$vm"
+			TICKER=	# demo_show ended the step
 			return 1
 		fi
 		sleep 2
 	done
 	wait "$vm" || rc=$?
+	TICKER=
 	case $rc in
 	0) ;;
 	124 | 137) warn "the VM timed out after ${VM_TIMEOUT}s" ;;
@@ -478,19 +508,29 @@ main() {
 		;;
 	*) usage ;;
 	esac
+	# the demo runs on XFS (userspace/demo.sh)
+	[ "$MODE" != demo ] || FS=xfs TOOLS_FS=xfs
 	check_settings
 	if [ "$MODE" = all ]; then
 		check_all
 		return
 	fi
-	ensure_packages "${HOST_PACKAGES[@]}"
-	kernel_select "$KERNEL"
 	if [ -z "$VM_OUT" ]; then
-		VM_OUT=$REPO/build/vm
-		[ "$MODE" = dkms ] && VM_OUT=$REPO/build/vm-dkms
+		case $MODE in
+		dkms) VM_OUT=$REPO/build/vm-dkms ;;
+		demo) VM_OUT=$REPO/build/demo ;;
+		*) VM_OUT=$REPO/build/vm ;;
+		esac
 	fi
 	mkdir -p "$VM_OUT"
 	VM_OUT=$(cd "$VM_OUT" && pwd -P)
+	if [ "$MODE" = demo ]; then
+		demo_begin "$VM_OUT/demo.log"
+		step_start "host packages and Debian's $KERNEL kernel"
+	fi
+	ensure_packages "${HOST_PACKAGES[@]}"
+	kernel_select "$KERNEL"
+	step_end "$KVER"
 	BUILD=$VM_OUT/$KVER
 	MODDIR=$BUILD/module
 	CONSOLE_LOG=$BUILD/console.log
@@ -500,9 +540,13 @@ main() {
 		use_dkms_module
 		MODE=check
 	else
+		[ "$MODE" != demo ] ||
+			step_start "building the module for it (W=1, with sparse)"
 		build_module
+		step_end
 	fi
 	if [ "$MODE" = demo ]; then
+		step_start "building diskbuffer, splice_punch and slowcat in $(rel "$DEMO_BIN")"
 		build_demo
 	else
 		build_selftests
@@ -513,10 +557,15 @@ main() {
 	write_conf
 	say "building the initramfs"
 	initramfs_build "$BUILD/initramfs.cpio.gz" "$BUILD/initramfs"
+	step_end
 	boot_vm
 	fsck_disks
 	check_dkms_loaded
-	report "$RESULTS_LOG" "$CONSOLE_LOG"
+	if [ "$MODE" = demo ]; then
+		demo_summary "$RESULTS_LOG" "$CONSOLE_LOG"
+	else
+		report "$RESULTS_LOG" "$CONSOLE_LOG"
+	fi
 }
 
 main "$@"

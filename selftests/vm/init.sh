@@ -159,9 +159,19 @@ demo() {
 	cat /proc/stablepipe
 	if [ -x /demo/run.sh ]; then
 		echo "# fs=xfs prog=demo"
-		(cd /mnt/xfs && PATH=/demo:$PATH STABLEPIPE_TESTDIR=/mnt/xfs \
-			/demo/run.sh </dev/null 2>&1)
-		echo "# exit=$? fs=xfs prog=demo"
+		# The demo's text also goes to the third serial port, which
+		# `make demo` shows (the console, with the kernel's messages,
+		# goes to a file); -onlcr: no \r before each \n.
+		view=/dev/null
+		stty -F /dev/ttyS2 -onlcr 2>/dev/null && view=/dev/ttyS2
+		{
+			(cd /mnt/xfs && PATH=/demo:$PATH STABLEPIPE_TESTDIR=/mnt/xfs \
+				DEMO_RESULTS=/tmp/demo.results /demo/run.sh </dev/null)
+			echo $? >/tmp/demo.rc
+		} 2>&1 | tee "$view"
+		echo "# exit=$(cat /tmp/demo.rc) fs=xfs prog=demo"
+		# its figures, for check.sh's summary
+		sed 's/^/# demo: /' /tmp/demo.results 2>/dev/null
 		echo "# cat /proc/stablepipe"
 		cat /proc/stablepipe
 	else

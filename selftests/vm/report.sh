@@ -49,6 +49,35 @@ parse_results() {
 	}'
 }
 
+# skip_summary RESULTS SKIP: the line "skipped: SKIP", with how many each
+# program skipped (counted as parse_results counts them) and, when tests
+# skipped for want of fault injection or kmemleak in this kernel, a line
+# that points to make check-debug, whose kernel has them.  The reasons
+# are in RESULTS, on the "# SKIP" lines.
+skip_summary() {
+	tr -d '\r' <"$1" | awk -v total="$2" '
+	/^# fs=[^ ]* prog=/ { prog = $3; sub(/^prog=/, "", prog); results = 0; next }
+	/^# exit=[0-9]+ fs=/ {
+		if ($2 == "exit=4" && results == 0) n[prog]++
+		prog = ""; next
+	}
+	/^[ \t]*(not )?ok [0-9]+/ && !/# SKIP/ { results++; next }
+	/# SKIP/ {
+		results++
+		n[prog == "" ? "the harness" : prog]++
+		if ($0 ~ /CONFIG_(FAULT_INJECTION|DEBUG_KMEMLEAK)/) debug++
+	}
+	END {
+		line = "skipped: " total
+		sep = " ("
+		for (p in n) { line = line sep p " " n[p]; sep = ", " }
+		if (sep == ", ") line = line ")"
+		print line
+		if (debug)
+			printf "  %d of them need CONFIG_FAULT_INJECTION or CONFIG_DEBUG_KMEMLEAK, which this kernel lacks: make check-debug runs them\n", debug
+	}'
+}
+
 # prog_times RESULTS: one line with the seconds each program took, summed
 # over the filesystems, slowest first (from the "secs=" of the exit lines).
 prog_times() {
@@ -97,7 +126,7 @@ report() {
 	fi
 	times=$(prog_times "$results")
 	[ -n "$times" ] && echo "seconds per program: $times"
-	echo "skipped: $skip"
+	skip_summary "$results" "$skip"
 	echo "kernel reports: $reports"
 	echo "$pass passed, $fail failed"
 	[ "$fail" -eq 0 ]

@@ -187,17 +187,24 @@ for args in "--bogus" "$T/tmp $T/tmp" "--keep" "--keep $T/k1 $T/tmp" \
 	"${TO[@]}" "$DB" $args < /dev/null > /dev/null 2>"$T/err"
 	rc=$?
 	[ $rc = 64 ] || bad="$bad [$args]=$rc"
+	# one line, named as every message is, whatever argv[0] was
+	[ "$(wc -l <"$T/err")" = 1 ] &&
+		grep -Eq "^diskbuffer: .*; try 'diskbuffer --help'\$" "$T/err" ||
+		bad="$bad [$args]: $(head -c 200 "$T/err" | tr '\n' '|')"
 done
 [ -e "$T/k1" ] && bad="$bad k1-created"
 [ -z "$bad" ]
-check "usage errors exit 64" $? "$bad"
+check "usage errors exit 64 with one line" $? "$bad"
 "${TO[@]}" "$DB" --help > "$T/out" 2>"$T/err" && grep -q -- --keep "$T/out" &&
+	"${TO[@]}" "$DB" -h | grep -q -- --keep &&
 	"${TO[@]}" "$DB" --version | grep -Eq '^diskbuffer [0-9]'
-check "--help and --version exit 0" $?
+check "-h, --help and --version exit 0" $?
 "${TO[@]}" "${ND[@]}" "$T/nonexistent" < /dev/null > /dev/null 2>"$T/err"; rc1=$?
-TMPDIR="$T/nonexistent" "${TO[@]}" "${ND[@]}" < /dev/null > /dev/null 2>>"$T/err"; rc2=$?
-[ $rc1 = 73 ] && [ $rc2 = 73 ]
-check "missing TMPDIR (argument and \$TMPDIR) exits 73" $? "rc=$rc1,$rc2"
+TMPDIR="$T/nonexistent" "${TO[@]}" "${ND[@]}" < /dev/null > /dev/null 2>"$T/err2"; rc2=$?
+[ $rc1 = 73 ] && [ $rc2 = 73 ] && ! grep -q 'TMPDIR' "$T/err" &&
+	grep -qF "$T/nonexistent (from \$TMPDIR): " "$T/err2"
+check "missing TMPDIR (argument and \$TMPDIR) exits 73, naming \$TMPDIR" $? \
+	"rc=$rc1,$rc2: $(cat "$T/err" "$T/err2" | tr '\n' '|')"
 # a closed stdin is 66, a closed stdout 73, however many others are closed
 "${TO[@]}" "${ND[@]}" "$T/tmp" <&- 2>&- > /dev/null; rc1=$?
 "${TO[@]}" "${ND[@]}" "$T/tmp" <&- > /dev/null 2>"$T/err"; rc2=$?
