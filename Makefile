@@ -12,12 +12,16 @@
 # make check-debug     the reliability lane: the module's tests, stress, fault
 #                      injection, on a KASAN/lockdep/kmemleak kernel built
 #                      once from linux-source-6.1 (selftests/vm/check-debug.sh)
+# make check-signing   Secure Boot: on that kernel, which trusts a test key,
+#                      the module DKMS signed with the key loads, unsigned
+#                      or wrongly signed ones do not (Documentation/
+#                      secure-boot.rst)
 # make deadline-test   make test's deadline stops a hung VM and still sums up
 # make demo            the demonstration, in a QEMU VM
 # make test            every gate and every test, as CI runs them, two at a
 #                      time, under a deadline: lint, dkms-test, check-dkms,
 #                      deb-test, check on each kernel, check-debug,
-#                      deadline-test (scripts/test-all.sh)
+#                      check-signing, deadline-test (scripts/test-all.sh)
 #
 KDIR ?= /lib/modules/$(shell uname -r)/build
 CC ?= cc
@@ -47,6 +51,9 @@ check-dkms:
 check-debug:
 	selftests/vm/check-debug.sh
 
+check-signing:
+	selftests/vm/check.sh --signing
+
 test:
 	scripts/test-all.sh
 
@@ -62,6 +69,6 @@ clean:
 	$(MAKE) -C selftests clean
 
 .PHONY: all module userspace selftests check check-all check-dkms check-debug \
-	test deadline-test demo clean
+	check-signing test deadline-test demo clean
 include bench.mk
 include packaging.mk
