@@ -171,9 +171,10 @@ demo() {
 }
 
 signing() {
+	start=$(now)
 	echo "# fs=none prog=signing"
 	signing-vm.sh 2>&1
-	echo "# exit=$? fs=none prog=signing"
+	echo "# exit=$? fs=none prog=signing secs=$(($(now) - start))"
 }
 
 boot
