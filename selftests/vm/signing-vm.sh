@@ -9,14 +9,14 @@
 #   unsigned.ko  the same file without its signature (like `make module`'s)
 #   otherkey.ko  the same file signed with a key the kernel does not
 #                trust: a DKMS key that was never enrolled
-# and "signer", the test key's subject. Three stages, in one boot:
+# and "signer" and "serial", the test key's subject and serial number. Three stages, in one boot:
 #   1. nothing enforced (Secure Boot off): the unsigned module loads and
 #      taints the kernel;
 #   2. lockdown=integrity, set through securityfs: what Debian's kernel
 #      sets at boot under Secure Boot;
 #   3. module.sig_enforce on (/sys/module/module/parameters/sig_enforce,
 #      the parameter of that name on the command line).
-# In 2 and 3 the DKMS-signed module loads, untainted, and the other two
+# In 2 and 3 the DKMS-signed module loads, without E, and the other two
 # are refused, each with the messages Documentation/secure-boot.rst quotes.
 # KTAP on stdout; what each command and the kernel said as "# said: " and
 # "# dmesg: " lines.
@@ -26,7 +26,7 @@ DEST=/lib/modules/$KVER/updates/dkms
 TREE=/tmp/tree
 PARAM=/sys/module/module/parameters/sig_enforce
 LOCKDOWN=/sys/kernel/security/lockdown
-PLAN=35
+PLAN=36
 N=0
 NOT_OK=0
 
@@ -35,12 +35,17 @@ not_ok() { N=$((N + 1)); NOT_OK=$((NOT_OK + 1)); echo "not ok $N $*"; }
 # check NAME CMD...: ok if CMD succeeds
 check() { n=$1; shift; if "$@"; then ok "$n"; else not_ok "$n"; fi; }
 
-# kmod's tools (busybox has applets of these names, with other messages)
+# kmod's tools, as on a real machine: busybox has applets of these names,
+# with other messages, which its sh runs whatever PATH says
 mkdir -p /kmod/bin
 for t in modprobe modinfo depmod insmod rmmod; do
 	ln -sf /kmod/kmod "/kmod/bin/$t"
 done
-PATH=/kmod/bin:$PATH
+modprobe() { /kmod/bin/modprobe "$@"; }
+modinfo() { /kmod/bin/modinfo "$@"; }
+depmod() { /kmod/bin/depmod "$@"; }
+insmod() { /kmod/bin/insmod "$@"; }
+rmmod() { /kmod/bin/rmmod "$@"; }
 
 loaded() { grep -q '^stablepipe ' /proc/modules; }
 
@@ -79,21 +84,23 @@ refused() {
 	check "$2.ko: dmesg says \"$4\"" dmesg_says "$4"
 }
 
-# accepted: the DKMS-signed module loads, untainted, and unloads.
+# accepted: the DKMS-signed module loads, without E, and unloads.
 accepted() {
 	load modprobe signed
 	check "signed.ko: modprobe loads it" [ $RC = 0 ]
-	# TAINT_UNSIGNED_MODULE is "E" (the kernel's own flag is set since
-	# stage 1)
+	# O: out of tree; no E (TAINT_UNSIGNED_MODULE, which the kernel
+	# itself carries since stage 1)
 	taint=$(cat /sys/module/stablepipe/taint 2>/dev/null || echo '(not loaded)')
-	check "signed.ko: its taint is '' (got '$taint')" [ -z "$taint" ]
+	check "signed.ko: its taint is O, no E (got '$taint')" [ "$taint" = O ]
 	check "signed.ko: /dev/stablepipe exists" [ -c /dev/stablepipe ]
 	check "signed.ko: modprobe -r unloads it" modprobe -r stablepipe
 }
 
 mount -t securityfs securityfs /sys/kernel/security 2>/dev/null
 mkdir -p "$DEST" "$TREE"
-# modules.order, modules.builtin...: from the image (signing.sh)
+# modules.dep names DEST/stablepipe.ko (load() swaps the file under that
+# name); modules.order, modules.builtin...: from the image (signing.sh)
+cp "$DIR/signed.ko" "$DEST/stablepipe.ko"
 depmod -a 2>&1 | sed 's/^/# depmod: /'
 
 echo "TAP version 13"
@@ -101,6 +108,9 @@ echo "1..$PLAN"
 signer=$(cat "$DIR/signer")
 check "modinfo -F signer of signed.ko: $signer" \
 	[ "$(modinfo -F signer "$DIR/signed.ko")" = "$signer" ]
+serial=$(cat "$DIR/serial")
+check "modinfo -F sig_key of signed.ko: the test key's serial, $serial" \
+	[ "$(modinfo -F sig_key "$DIR/signed.ko" | tr -d ':\n')" = "$serial" ]
 check "modinfo -F sig_hashalgo of signed.ko: sha256" \
 	[ "$(modinfo -F sig_hashalgo "$DIR/signed.ko")" = sha256 ]
 check "modinfo -F signer of unsigned.ko: none" \
@@ -116,7 +126,8 @@ check "unsigned.ko: modprobe loads it" [ $RC = 0 ]
 msg="stablepipe: module verification failed: signature and/or required key missing - tainting kernel"
 check "unsigned.ko: dmesg says \"$msg\"" dmesg_says "$msg"
 taint=$(cat /sys/module/stablepipe/taint 2>/dev/null)
-check "unsigned.ko: its taint is E (got '$taint')" [ "$taint" = E ]
+check "unsigned.ko: its taint is OE, out of tree and unsigned (got '$taint')" \
+	[ "$taint" = OE ]
 check "unsigned.ko: modprobe -r unloads it" modprobe -r stablepipe
 
 echo integrity >$LOCKDOWN

@@ -106,8 +106,10 @@ signing_prepare() {
 		die "sign-file failed"
 	openssl x509 -inform DER -in "$keydir/mok.pub" -noout -subject \
 		-nameopt multiline | sed -n 's/^ *commonName *= //p' >"$dir/signer"
+	openssl x509 -inform DER -in "$keydir/mok.pub" -noout -serial |
+		sed 's/^serial=//' >"$dir/serial"
 	say "signed by: $(modinfo -F signer "$dir/signed.ko") (test key: $(cat "$dir/signer"))"
-	for f in signed.ko unsigned.ko otherkey.ko signer; do
+	for f in signed.ko unsigned.ko otherkey.ko signer serial; do
 		INITRAMFS_FILES+=("$dir/$f|signing/$f")
 	done
 	INITRAMFS_FILES+=("$HERE/signing-vm.sh|bin/signing-vm.sh")
@@ -133,5 +135,7 @@ signing_check_docs() {
 	done < <(tr -d '\r' <"$RESULTS_LOG" |
 		sed -n 's/^ok [0-9]* [a-z]*\.ko: \(modprobe\|insmod\|dmesg\) says "\(.*\)"$/\2/p' |
 		sort -u)
-	[ $missing = 0 ] && say "$SIGNING_DOC quotes the VM's messages"
+	if [ $missing = 0 ]; then
+		say "$SIGNING_DOC quotes the VM's messages"
+	fi
 }
