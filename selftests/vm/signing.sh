@@ -7,8 +7,9 @@
 # that key, as it signs with /var/lib/dkms/mok.key on a real machine; two
 # copies are made, one with the signature removed, one signed with a key
 # the kernel does not trust. The VM tries them all, with nothing enforced,
-# then under lockdown, then with module.sig_enforce (signing-vm.sh). Afterwards every message the VM's results
-# quote must also be quoted in Documentation/secure-boot.rst.
+# then under lockdown, then with module.sig_enforce (signing-vm.sh), in
+# one boot. Afterwards every message the VM's results quote must also be
+# quoted in Documentation/secure-boot.rst.
 #
 # Nothing outside build/ changes: dkms runs on scratch trees (--sourcetree,
 # --dkmstree, --installtree under VM_OUT/KVER/dkms, --no-depmod), so
