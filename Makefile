@@ -13,13 +13,17 @@
 # make check-debug     the reliability lane: the module's tests, stress, fault
 #                      injection, on a KASAN/lockdep/kmemleak kernel built
 #                      once from linux-source-6.1 (selftests/vm/check-debug.sh)
+# make check-signing   Secure Boot: on that kernel, which trusts a test key,
+#                      the module DKMS signed with the key loads, unsigned
+#                      or wrongly signed ones do not (Documentation/
+#                      secure-boot.rst)
 # make deadline-test   make test's deadline stops a hung VM and still sums up
 # make demo            the demonstration, in a QEMU VM (its log and programs
 #                      in build/demo/)
 # make test            every gate and every test, as CI runs them, two at a
 #                      time, under a deadline: lint, dkms-test, check-dkms,
 #                      deb-test, check on each kernel, check-debug,
-#                      deadline-test (scripts/test-all.sh)
+#                      check-signing, deadline-test (scripts/test-all.sh)
 # make clean           the module's objects, the tools in userspace/, and
 #                      build/ (VM runs and logs, the demo's and the tests'
 #                      programs, packages)
@@ -52,6 +56,9 @@ check-dkms:
 check-debug:
 	selftests/vm/check-debug.sh
 
+check-signing:
+	selftests/vm/check.sh --signing
+
 test:
 	scripts/test-all.sh
 
@@ -67,6 +74,6 @@ clean:
 	rm -rf build
 
 .PHONY: all module userspace selftests check check-all check-dkms check-debug \
-	test deadline-test demo clean
+	check-signing test deadline-test demo clean
 include bench.mk
 include packaging.mk

@@ -14,6 +14,9 @@
 #                  selftests/vm/kernels.conf (bookworm, bookworm-backports,
 #                  trixie-backports, sid: each suite's newest kernel)
 #   check-debug    the reliability lane on the KASAN/lockdep/kmemleak kernel
+#   check-signing  Secure Boot: on that kernel, which trusts a test key, the
+#                  module DKMS signed with it loads, unsigned or wrongly
+#                  signed ones are refused (check.sh --signing)
 #   check-nosteal  the module built as for a kernel without ->try_steal
 #                  (STABLEPIPE_NO_STEAL=1: it copies everything), on
 #                  bookworm's kernel: stability_test and punch_test
@@ -24,7 +27,10 @@
 # Steps run TEST_JOBS at a time (default 2): most of the suite runs one
 # thread in a VM, so two VMs keep a 2-core machine busy.  Longest first:
 # the debug lane (and, on a cold machine, its kernel build) starts at once.
-# check-dkms waits for dkms-test.  deadline-test, which mostly waits for a
+# check-dkms waits for dkms-test; check-signing waits until the debug
+# kernel is built (on a cold machine check-debug builds it; looked at
+# every 30 s), so that it does not hold a slot while it waits for that
+# build.  deadline-test, which mostly waits for a
 # VM that sleeps, runs beside them from the start without taking a slot.  Each step's output goes to
 # build/test/STEP.log and, once the step has ended, to the terminal.
 #
@@ -43,10 +49,10 @@ set -u -o pipefail
 cd "$(dirname "$0")/.." || exit 1
 KERNELS_CONF=selftests/vm/kernels.conf
 KERNEL_STEPS=$(awk '$1 !~ /^#/ && NF { printf "check-%s ", $1 }' "$KERNELS_CONF")
-ALL_STEPS="lint dkms-test check-dkms deb-test $KERNEL_STEPS check-debug check-nosteal deadline-test"
+ALL_STEPS="lint dkms-test check-dkms deb-test $KERNEL_STEPS check-debug check-signing check-nosteal deadline-test"
 # the order steps start in: longest first (the 2-core estimates are in
 # README.md)
-START_ORDER="deadline-test check-debug $KERNEL_STEPS lint dkms-test check-dkms check-nosteal deb-test"
+START_ORDER="deadline-test check-debug $KERNEL_STEPS lint dkms-test check-dkms check-nosteal deb-test check-signing"
 JOBS=${TEST_JOBS:-2}
 DEADLINE=${TEST_DEADLINE:-4500}
 LOGS=${TEST_LOGS:-build/test}
@@ -77,7 +83,7 @@ end=$((start + DEADLINE))
 # step_command STEP: what the step runs, a line for bash -c.
 step_command() {
 	case $1 in
-	check-dkms | check-debug | lint | dkms-test | deb-test | deadline-test)
+	check-dkms | check-debug | check-signing | lint | dkms-test | deb-test | deadline-test)
 		echo "make --no-print-directory $1" ;;
 	check-nosteal)
 		echo "KERNEL=$TOOLS_KERNEL STABLEPIPE_NO_STEAL=1" \
@@ -124,6 +130,14 @@ finished() {
 	cat "$LOGS/$step.log"
 }
 
+# debug_kernel_built: the debug kernel of this tree is in the cache (its
+# key needs gcc: without it, the kernel is not built either).
+debug_kernel_built() {
+	local dir
+	command -v gcc >/dev/null || return 1
+	dir=$(selftests/vm/debug-kernel.sh --path 2>/dev/null) && [ -f "$dir/done" ]
+}
+
 declare -A PIDS=()
 pending=''
 for s in $START_ORDER; do
@@ -133,6 +147,7 @@ done
 # steps that mostly wait: they do not take one of the JOBS slots
 LIGHT_STEPS=" deadline-test "
 light=0
+waiting=0
 
 # The scheduler: start what may start, wait for one to end, repeat.
 while :; do
@@ -150,12 +165,29 @@ while :; do
 			[ ! -f "$LOGS/dkms-test.rc" ]; then
 			continue	# needs dkms-test's module
 		fi
+		if [ "$s" = check-signing ] && [[ " $steps " == *" check-debug "* ]] &&
+			[ ! -f "$LOGS/check-debug.rc" ] && ! debug_kernel_built; then
+			waiting=1
+			continue	# needs the kernel check-debug builds
+		fi
 		pending=" $pending "
 		pending=${pending/ $s / }
 		run_step "$s"
 	done
 	[ ${#PIDS[@]} -gt 0 ] || break
-	wait -n -p done_pid "${!PIDS[@]}"
+	# a step that waits for the debug kernel: look again in 30 s
+	tick=()
+	if [ "$waiting" = 1 ]; then
+		sleep 30 &
+		tick=($!)
+	fi
+	waiting=0
+	wait -n -p done_pid "${!PIDS[@]}" "${tick[@]}"
+	if [ ${#tick[@]} -gt 0 ]; then
+		kill "${tick[0]}" 2>/dev/null
+		wait "${tick[0]}" 2>/dev/null
+		[ "$done_pid" != "${tick[0]}" ] || continue
+	fi
 	finished "${PIDS[$done_pid]}"
 	[[ $LIGHT_STEPS != *" ${PIDS[$done_pid]} "* ]] || light=$((light - 1))
 	unset "PIDS[$done_pid]"

@@ -10,7 +10,7 @@
 # very last line is "N passed, N failed"; the exit status is 0 only if
 # nothing failed.
 #
-# usage: selftests/vm/check.sh [--demo | --all | --dkms]
+# usage: selftests/vm/check.sh [--demo | --all | --dkms | --signing]
 #   --demo  boot the VM and run userspace/demo.sh instead of the tests, on
 #           XFS; the terminal gets a line per step, the demo's text and a
 #           summary (demo-view.sh), the rest goes to build/demo/demo.log
@@ -20,6 +20,10 @@
 #           (`make dkms-test` keeps it as build/dkms/KVER/stablepipe.ko)
 #           instead of one built here: what users of the .deb and of
 #           `make dkms-install` load
+#   --signing  Secure Boot: on the debug kernel, which trusts a test key,
+#           under lockdown and then module.sig_enforce, the module that
+#           DKMS built and signed with that key loads and unsigned or
+#           wrongly signed copies are refused (signing.sh, signing-vm.sh)
 #
 # Settings (environment):
 #   KERNEL=bookworm       which kernel to boot: a name from kernels.conf
@@ -41,7 +45,8 @@
 #                         only on these of FS (default: all of FS)
 #   ALL_FS=1              every test on every filesystem of FS
 #   VM_OUT=DIR            where the run's files go (default build/vm;
-#                         --dkms: build/vm-dkms): DIR/KVER/...
+#                         --dkms: build/vm-dkms; --signing:
+#                         build/vm-signing): DIR/KVER/...
 #   STABLEPIPE_NO_STEAL=1 build the module as for a kernel without
 #                         ->try_steal: it copies everything (Kbuild)
 #   STABLEPIPE_KVM=1      use KVM (-accel kvm -cpu host) instead of TCG
@@ -63,7 +68,8 @@
 # Files: kernels.conf (the kernels), kernels.sh (fetching them, building
 # the module), checker-valid.sh (for C=1 on 7.x kernels), initramfs.sh,
 # init.sh (/init in the VM), lifecycle.sh (module life cycle tests, in the
-# VM), report.sh (counting the results), lib.sh.
+# VM), report.sh (counting the results), signing.sh and signing-vm.sh
+# (--signing), lib.sh.
 # shellcheck source-path=SCRIPTDIR
 set -eu -o pipefail
 
@@ -79,6 +85,8 @@ REPO=$(cd "$HERE/../.." && pwd -P)
 . "$HERE/report.sh"
 # shellcheck source=demo-view.sh
 . "$HERE/demo-view.sh"
+# shellcheck source=signing.sh
+. "$HERE/signing.sh"
 
 KERNEL=${KERNEL:-bookworm}
 VM_MEM=${VM_MEM:-1024}
@@ -503,6 +511,7 @@ main() {
 		--demo) MODE=demo ;;
 		--all) MODE=all ;;
 		--dkms) MODE=dkms ;;
+		--signing) MODE=signing; signing_settings ;;
 		*) usage ;;
 		esac
 		;;
@@ -519,6 +528,7 @@ main() {
 		case $MODE in
 		dkms) VM_OUT=$REPO/build/vm-dkms ;;
 		demo) VM_OUT=$REPO/build/demo ;;
+		signing) VM_OUT=$REPO/build/vm-signing ;;
 		*) VM_OUT=$REPO/build/vm ;;
 		esac
 	fi
@@ -539,6 +549,8 @@ main() {
 	if [ "$MODE" = dkms ]; then
 		use_dkms_module
 		MODE=check
+	elif [ "$MODE" = signing ]; then
+		signing_prepare
 	else
 		[ "$MODE" != demo ] ||
 			step_start "building the module for it (W=1, with sparse)"
@@ -548,7 +560,7 @@ main() {
 	if [ "$MODE" = demo ]; then
 		step_start "building diskbuffer, splice_punch and slowcat in $(rel "$DEMO_BIN")"
 		build_demo
-	else
+	elif [ "$MODE" = check ]; then
 		build_selftests
 		[ ${#SELECTED[@]} -gt 0 ] ||
 			extra_fail "no test programs (make -C selftests list-tests)"
@@ -561,6 +573,7 @@ main() {
 	boot_vm
 	fsck_disks
 	check_dkms_loaded
+	[ "$MODE" != signing ] || signing_check_docs
 	if [ "$MODE" = demo ]; then
 		demo_summary "$RESULTS_LOG" "$CONSOLE_LOG"
 	else

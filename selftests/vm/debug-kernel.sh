@@ -2,11 +2,13 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # The stablepipe debug kernel: Debian's linux-source-6.1 configured from
-# `make allnoconfig` with two fragments, minimal.config (what the test VM
-# needs: virtio disks, XFS, ext4, tmpfs, serial console, ...) and
-# debug.config (KASAN, lockdep, kmemleak, fault injection, ...), as
-# WireGuard's harness builds its kernels; built once and cached. The VM
-# harness boots it for `make check-debug` (kernels.conf: fetch "debug").
+# `make allnoconfig` with three fragments, minimal.config (what the test VM
+# needs: virtio disks, XFS, ext4, tmpfs, serial console, ...),
+# debug.config (KASAN, lockdep, kmemleak, fault injection, ...) and
+# signing.config (module signatures, lockdown), as WireGuard's harness
+# builds its kernels; built once and cached. The VM harness boots it for
+# `make check-debug` (kernels.conf: fetch "debug") and for
+# check-signing.sh.
 #
 # usage: selftests/vm/debug-kernel.sh [--print | --path | --key]
 #   (none)   build the kernel unless the cache already has it
@@ -16,21 +18,27 @@
 #   --key    print the key (no build)
 #
 # The cache: $STABLEPIPE_CACHE/debug-kernel/KEY, where KEY is the kernel's
-# major version (6.1) and a hash of the two fragments, of the recipe below
+# major version (6.1) and a hash of the fragments, of the recipe below
 # and of the compiler's major version: not the linux-source-6.1 package's
 # version, so that a Debian point release (a new 6.1.y) does not cost a
 # rebuild; the lane tests the module, not the 6.1.y. The version that was
 # built is in KEY/source-version. A directory is complete when
 # it holds "done"; an incomplete one (an interrupted build) is rebuilt.
-# Directories of other keys are removed after a successful build.
+# Directories of other keys are removed after a successful build (unless
+# DEBUG_KERNEL_PRUNE=0).
 # Inside: src/ (the unpacked source), build/ (O=, the tree modules are
 # built against: .config, Module.symvers, scripts), root/ (the image:
-# boot/vmlinuz-KVER, lib/modules/KVER with depmod run), build.log, times.
+# boot/vmlinuz-KVER, lib/modules/KVER with depmod run), build.log, times,
+# and signing/: the test key the kernel trusts (CONFIG_MODULE_SIG_KEY),
+# made as DKMS makes its machine owner key: mok.key (the private key,
+# PEM), mok.pub (the certificate, DER), and signing_key.pem (both, PEM,
+# what the kernel's build reads).
 #
 # Settings (environment):
 #   STABLEPIPE_CACHE=DIR  (default /var/cache/stablepipe)
 #   JOBS=N                make -jN (default: nproc)
 #   NICE=N                nice level of the build (default 10)
+#   DEBUG_KERNEL_PRUNE=0  keep the cached builds of other keys
 #
 # Time (2 CPUs): see Documentation/stablepipe.rst, "The reliability lane".
 # shellcheck source-path=SCRIPTDIR
@@ -46,11 +54,13 @@ NICE=${NICE:-10}
 SRC_VERSION=6.1
 SRC_PKG=linux-source-$SRC_VERSION
 SRC_TAR=/usr/src/linux-source-$SRC_VERSION.tar.xz
-FRAGMENTS=("$HERE/minimal.config" "$HERE/debug.config")
+FRAGMENTS=("$HERE/minimal.config" "$HERE/debug.config" "$HERE/signing.config")
 # bump when the recipe (the build steps below) changes
-RECIPE=2
+RECIPE=3
 BUILD_PACKAGES=("$SRC_PKG" build-essential bc flex bison libelf-dev libssl-dev
-	kmod cpio xz-utils)
+	kmod cpio xz-utils openssl)
+# the subject of the test key; check-signing.sh expects it as the signer
+SIGNING_CN="stablepipe debug kernel test key"
 
 debug_key() {
 	local sum
@@ -80,6 +90,21 @@ check_fragment() {
 	[ $bad = 0 ] || die "${fragment##*/} does not apply (see above)"
 }
 
+# make_signing_key DIR: the test key, made with the openssl command DKMS
+# 3.0 uses for /var/lib/dkms/mok.key and mok.pub (but another subject).
+make_signing_key() {
+	local dir=$1
+	mkdir -p "$dir"
+	openssl req -new -x509 -nodes -days 36500 -subj "/CN=$SIGNING_CN" \
+		-newkey rsa:2048 -keyout "$dir/mok.key" \
+		-outform DER -out "$dir/mok.pub" >/dev/null 2>&1 ||
+		die "openssl req could not make the test key"
+	{
+		cat "$dir/mok.key"
+		openssl x509 -inform DER -in "$dir/mok.pub" -outform PEM
+	} >"$dir/signing_key.pem"
+}
+
 # timed NAME COMMAND...: run COMMAND, record its duration in DIR/times.
 timed() {
 	local name=$1 start=$SECONDS
@@ -100,17 +125,22 @@ build() {
 	rm -rf "$DIR"
 	mkdir -p "$DIR/build" "$DIR/root/boot"
 	: >"$DIR/times"
+	make_signing_key "$DIR/signing"
 	timed unpack tar -xf "$SRC_TAR" -C "$DIR"
 	mv "$DIR/linux-source-6.1" "$DIR/src"
 	dpkg-query -W -f='${Version}\n' "$SRC_PKG" >"$DIR/source-version"
 	# allnoconfig, with the fragments as the values to start from
-	cat "${FRAGMENTS[@]}" >"$DIR/build/fragments.config"
+	# and the test key (not in a fragment: its path is not part of KEY)
+	printf 'CONFIG_MODULE_SIG_KEY="%s"\n' "$DIR/signing/signing_key.pem" \
+		>"$DIR/build/signing-key.config"
+	cat "${FRAGMENTS[@]}" "$DIR/build/signing-key.config" \
+		>"$DIR/build/fragments.config"
 	{
 		make -C "$DIR/src" O="$DIR/build" \
 			KCONFIG_ALLCONFIG="$DIR/build/fragments.config" allnoconfig
 		make -C "$DIR/build" olddefconfig
 	} >"$DIR/build.log" 2>&1 || die "configuring failed (log: $DIR/build.log)"
-	for f in "${FRAGMENTS[@]}"; do
+	for f in "${FRAGMENTS[@]}" "$DIR/build/signing-key.config"; do
 		check_fragment "$DIR/build/.config" "$f"
 	done
 	# bzImage, then `make modules` (there are none: everything the VM
@@ -127,9 +157,12 @@ build() {
 	depmod -b "$DIR/root" "$kver"
 	cp "$DIR/build/arch/x86/boot/bzImage" "$DIR/root/boot/vmlinuz-$kver"
 	[ -f "$DIR/build/Module.symvers" ] || die "no Module.symvers"
+	# the certificate built into the kernel is the test key's
+	cmp -s "$DIR/signing/mok.pub" "$DIR/build/certs/signing_key.x509" ||
+		die "build/certs/signing_key.x509 is not signing/mok.pub"
 	printf 'total %ds\n' $((SECONDS - start)) | tee -a "$DIR/times"
 	printf '%s\n' "$kver" >"$DIR/done"
-	prune
+	[ "${DEBUG_KERNEL_PRUNE:-1}" = 0 ] || prune
 	say "debug kernel $kver ready: $DIR ($(du -sh "$DIR" | cut -f1))"
 }
 

@@ -2,7 +2,7 @@
 # shellcheck disable=SC2086 # FS, TESTS, DISKS, $limit: word lists
 # /init of the stablepipe test VM (copied there by selftests/vm/check.sh).
 # Runs under busybox. Settings come from /etc/stablepipe.conf:
-#   MODE          check | demo
+#   MODE          check | demo | signing (signing-vm.sh, check.sh --signing)
 #   DISKS         "FS:DEV ..." scratch disks, e.g. "xfs:vda ext4:vdb"
 #   FS            filesystems to test on, in order (xfs ext4 tmpfs)
 #   TESTS_<fs>    the test programs in /selftests to run on <fs>
@@ -180,10 +180,21 @@ demo() {
 	teardown
 }
 
+signing() {
+	start=$(now)
+	echo "# fs=none prog=signing"
+	signing-vm.sh 2>&1
+	echo "# exit=$? fs=none prog=signing secs=$(($(now) - start))"
+}
+
 boot
 echo "init: kernel $(uname -r), mode $MODE"
 {
-	if [ "$MODE" = demo ]; then demo; else check; fi
+	case $MODE in
+	demo) demo ;;
+	signing) signing ;;
+	*) check ;;
+	esac
 	echo STABLEPIPE-VM-DONE
 } 2>&1 | tee "$RESULTS"
 sync
