@@ -16,7 +16,8 @@
 #   werror      userspace/ and selftests/ build with -Wall -Wextra -Werror
 #   i386        the userspace tools build as i386 (gcc -m32, -Werror) and
 #               diskbuffer passes its local tests (tests/diskbuffer-local.sh,
-#               16 MiB, with the fake device) as i386: the .deb is
+#               16 MiB, with the fake device) as i386, and so does
+#               libstablesplice (tests/stablesplice-local.sh): the .deb is
 #               Architecture: any, and off_t is wider than size_t there
 #   version     VERSION, dkms.conf, Kbuild agree; the tools' --version
 #               prints VERSION
@@ -250,6 +251,15 @@ gate_i386() {
 	fi
 	result "diskbuffer's local tests pass as i386 ($(grep -c '^ok' "$out" 2>/dev/null || echo 0) ok)" \
 		"$out.findings"
+	out=$WORK/i386-stablesplice-local.log
+	if [ -s "$WORK/i386-build.log.findings" ]; then
+		echo "not built" >"$out.findings"
+	elif CC=$cc "$dir/userspace/tests/stablesplice-local.sh" >"$out" 2>&1; then
+		: >"$out.findings"
+	else
+		{ grep -B3 -A5 '^not ok' "$out" || tail -n 20 "$out"; } >"$out.findings"
+	fi
+	result "libstablesplice's local tests pass as i386" "$out.findings"
 	gate_end i386
 }
 

@@ -785,14 +785,19 @@ static int ss_pseudo_fs(struct ss_thread *t, int fd, dev_t dev)
 }
 
 /*
- * Does this kernel check the whole len of a file->pipe splice before it
- * waits for room (6.12 and 7.2 do), rather than only what fits in the pipe
- * (6.1)?  Learnt once, with an empty memfd and a private pipe: a splice of
- * SIZE_MAX bytes fails with EINVAL on the former, gives 0 on the latter.
+ * Does this kernel check the range of a file->pipe splice (its offset and
+ * whole len, rw_verify_area()) before it waits for room in the pipe (6.12
+ * and 7.2 do), rather than after (6.1)?  Learnt once, with an empty memfd
+ * and a full private pipe: a splice from offset -1 fails with EINVAL on
+ * the former, EAGAIN on the latter.  A len of SIZE_MAX would not tell in
+ * a 32-bit process on a 64-bit kernel, which sees it as 4 GiB - 1, not as
+ * a negative count.
  */
 static int ss_kernel_checks_len(void)
 {
 	int v = __atomic_load_n(&ss_full_len_check, __ATOMIC_RELAXED);
+	static const char fill[4096];
+	loff_t off = -1;
 	int p[2], m;
 
 	if (v >= 0)
@@ -804,7 +809,9 @@ static int ss_kernel_checks_len(void)
 		close(m);
 		return 1;
 	}
-	v = sys_splice(m, NULL, p[1], NULL, SIZE_MAX, SPLICE_F_NONBLOCK) < 0 &&
+	while (write(p[1], fill, sizeof(fill)) > 0)
+		;
+	v = sys_splice(m, &off, p[1], NULL, 1, SPLICE_F_NONBLOCK) < 0 &&
 	    errno == EINVAL;
 	close(p[0]);
 	close(p[1]);
