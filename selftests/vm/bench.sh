@@ -136,7 +136,7 @@ tree_state() {
 		return 0
 	}
 	dirty=$(git -C "$REPO" status --porcelain -- "${MODULE_SOURCES[@]}" \
-		userspace/stablepipe-bench.c 2>/dev/null | awk '{ print $2 }' | tr '\n' ' ')
+		userspace/bench 2>/dev/null | awk '{ print $2 }' | tr '\n' ' ')
 	TREE_STATE="git $head${dirty:+, uncommitted changes in: ${dirty% }}"
 }
 
