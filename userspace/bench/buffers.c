@@ -180,6 +180,7 @@ static int buf_run_one(int tool, int consumer, struct buf_run *br,
 	struct csum cs = { 0 };
 	char *argv[8], mem[32];
 	struct rusage ru = { 0 };
+	pthread_t producer;
 	uint64_t got = 0;
 	pid_t pid = 0;
 	char *buf;
@@ -223,7 +224,7 @@ static int buf_run_one(int tool, int consumer, struct buf_run *br,
 	buf = xaligned(cfg.chunk);
 	pthread_create(&s.thread, NULL, sampler_main, &s);
 	p.t0 = now();
-	pthread_create(&(pthread_t){ 0 }, NULL, producer_main, &p);
+	pthread_create(&producer, NULL, producer_main, &p);
 	for (;;) {
 		n = read(out[0], buf, cfg.chunk);
 		if (n < 0 && errno == EINTR)
@@ -250,9 +251,8 @@ static int buf_run_one(int tool, int consumer, struct buf_run *br,
 	close(out[0]);
 	if (pid > 0 && wait4(pid, &st, 0, &ru) < 0)
 		st = -1;
-	/* the producer is done: the tool has read everything, or is gone */
-	while (!p.done && !p.err)
-		usleep(1000);
+	/* done: the tool has read everything, or is gone (EPIPE) */
+	pthread_join(producer, NULL);
 	s.stop = true;
 	pthread_join(s.thread, NULL);
 	free(buf);
