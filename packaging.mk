@@ -15,8 +15,10 @@
 #                      build/deb/stablepipe-tools_VERSION_ARCH.deb
 # make deb-test        make deb, then install both in a clean Debian 12
 #                      chroot (KTAP)
-# make lint            checkpatch, sparse, uapi, -Werror, cppcheck, docutils,
-#                      kernel-doc, mandoc, versions, shellcheck (KTAP)
+# make lint            checkpatch, sparse, uapi, -Werror, i386 (the tools
+#                      with gcc -m32, diskbuffer's local tests), cppcheck,
+#                      docutils, kernel-doc, mandoc, versions, shellcheck
+#                      (KTAP)
 # make packaging-check lint, dkms-test and deb-test (with deb), all of them even
 #                      when one fails; fails if any did
 # make module-clean    the kernel's clean of the module only (DKMS CLEAN)

@@ -15,6 +15,10 @@
 #               C (c90, c11) and C++ (c++98, c++17), -Wall -Wextra
 #               -pedantic -Werror, and with -Wpadded (no ABI holes)
 #   werror      userspace/ and selftests/ build with -Wall -Wextra -Werror
+#   i386        the userspace tools build as i386 (gcc -m32, -Werror) and
+#               diskbuffer passes its local tests (tests/diskbuffer-local.sh,
+#               16 MiB, with the fake device) as i386: the .deb is
+#               Architecture: any, and off_t is wider than size_t there
 #   version     VERSION, dkms.conf, Kbuild agree; the tools' --version
 #               prints VERSION
 #   cppcheck    cppcheck --enable=warning,portability on userspace/ and
@@ -40,7 +44,7 @@ set -u -o pipefail
 # shellcheck source-path=SCRIPTDIR source=common.sh
 . "$(dirname "$0")/common.sh"
 
-ALL="checkpatch sparse uapi werror version cppcheck docutils kerneldoc mandoc manpage shell"
+ALL="checkpatch sparse uapi werror i386 version cppcheck docutils kerneldoc mandoc manpage shell"
 GATES=${*:-$ALL}
 WORK=$SP_REPO/build/lint
 rm -rf "$WORK"
@@ -55,6 +59,7 @@ for g in $GATES; do
 	kerneldoc) need+=(linux-source-6.12) ;;
 	sparse) need+=(sparse linux-headers-amd64) ;;
 	uapi) need+=(linux-libc-dev) ;;
+	i386) need+=(gcc-multilib) ;;
 	cppcheck) need+=(cppcheck) ;;
 	docutils) need+=(python3-docutils) ;;
 	mandoc) need+=(mandoc) ;;
@@ -109,6 +114,7 @@ for g in $GATES; do
 	checkpatch) n_tests=$((n_tests + ${#cp_files[@]} + 1)) ;;
 	uapi) n_tests=$((n_tests + 5)) ;;
 	werror) n_tests=$((n_tests + 2)) ;;
+	i386) n_tests=$((n_tests + 2)) ;;
 	version) n_tests=$((n_tests + 2)) ;;
 	docutils) n_tests=$((n_tests + ${#rst_files[@]})) ;;
 	mandoc) n_tests=$((n_tests + ${#man_files[@]})) ;;
@@ -223,6 +229,39 @@ gate_werror() {
 		result "$d builds with -Wall -Wextra -Werror" "$out.findings"
 	done
 	gate_end werror
+}
+
+# ---- i386 -----------------------------------------------------------------------
+gate_i386() {
+	local dir=$WORK/i386 out=$WORK/i386-build.log cc=$WORK/i386/cc-m32
+	gate_start
+	copy_sources "$dir" uapi userspace VERSION
+	make -s -C "$dir/userspace" clean >/dev/null 2>&1
+	# one word for CC: the test scripts run "$CC"
+	printf '#!/bin/sh\nexec gcc -m32 "$@"\n' >"$cc" && chmod +x "$cc"
+	if CFLAGS="-O2 -g -Werror" make -C "$dir/userspace" CC="$cc" \
+		>"$out" 2>&1 &&
+		# ELF class 1 (32-bit), machine 3 (i386)
+		[ "$(od -An -tx1 -j4 -N1 "$dir/userspace/diskbuffer")" = " 01" ] &&
+		[ "$(od -An -tx1 -j18 -N1 "$dir/userspace/diskbuffer")" = " 03" ]; then
+		grep -E 'warning:|error:' "$out" >"$out.findings"
+	else
+		grep -E 'warning:|error:|Error|No rule' "$out" >"$out.findings"
+		[ -s "$out.findings" ] || tail -n 20 "$out" >"$out.findings"
+	fi
+	result "userspace builds as i386 (gcc -m32 -Werror)" "$out.findings"
+	out=$WORK/i386-diskbuffer-local.log
+	if [ -s "$WORK/i386-build.log.findings" ]; then
+		echo "not built" >"$out.findings"
+	elif CC=$cc DISKBUFFER_SIZE_MIB=16 "$dir/userspace/tests/diskbuffer-local.sh" \
+		"$dir/userspace/diskbuffer" >"$out" 2>&1; then
+		: >"$out.findings"
+	else
+		{ grep -A5 '^not ok' "$out" || tail -n 20 "$out"; } >"$out.findings"
+	fi
+	result "diskbuffer's local tests pass as i386 ($(grep -c '^ok' "$out" 2>/dev/null || echo 0) ok)" \
+		"$out.findings"
+	gate_end i386
 }
 
 # ---- versions -----------------------------------------------------------------

@@ -3,7 +3,8 @@
 #
 # `make test`: every gate and every test, as CI runs them (.ci/run):
 #
-#   lint           checkpatch, sparse, W=1, uapi header, -Werror, cppcheck,
+#   lint           checkpatch, sparse, W=1, uapi header, -Werror, i386 (the
+#                  tools with gcc -m32, diskbuffer's local tests), cppcheck,
 #                  docutils, kernel-doc, mandoc, shellcheck (scripts/lint.sh)
 #   dkms-test      dkms add/build/install against the installed headers, and
 #                  the skip on a kernel older than the declared range

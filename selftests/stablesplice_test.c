@@ -44,6 +44,7 @@
  */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <grp.h>
 #include <libgen.h>
 #include <pthread.h>
 #include <spawn.h>
@@ -1622,6 +1623,60 @@ static int mode_sigpipe(void)
 }
 
 /* ====================================================================
+ * mode userlimit: the per-user limit refuses a capacity for a while
+ * ==================================================================== */
+
+/* splice @len bytes of @fd at its position into a new pipe; 0 if right */
+static int userlimit_splice(int fd, size_t len)
+{
+	unsigned char want[8192], got[8192];
+	loff_t pos = lseek(fd, 0, SEEK_CUR);
+	int p[2], ret = 1;
+
+	if (len > sizeof(want) || pos < 0 || pipe2(p, O_CLOEXEC) < 0)
+		return 1;
+	if (pread(fd, want, len, pos) == (ssize_t)len &&
+	    splice(fd, NULL, p[1], NULL, len, 0) == (ssize_t)len &&
+	    sp_read_full(p[0], got, len) == (ssize_t)len)
+		ret = memcmp(want, got, len) != 0;
+	close(p[0]);
+	close(p[1]);
+	return ret;
+}
+
+/*
+ * Run by t_userlimit as root, with user_pages_soft set to 400 pages: as
+ * nobody, hold a 1 MiB instance (257 pages), so that the library's
+ * instance gets 2 pages and raising its capacity fails with EPERM; splice
+ * (the call passes through); close the instance that held the pages;
+ * splice again, which the library now carries.
+ */
+static int mode_userlimit(void)
+{
+	int fd = sp_scratch_file(65536, SEED, 0, SP_CLEAN), hog;
+
+	if (fd < 0)
+		return 1;
+	lseek(fd, 0, SEEK_SET);
+	if (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0) {
+		perror("userlimit: dropping to nobody");
+		return 100;
+	}
+	hog = open(STABLEPIPE_DEV, O_RDWR | O_CLOEXEC);
+	if (hog < 0) {
+		perror("userlimit: " STABLEPIPE_DEV);
+		return 101;
+	}
+	if (userlimit_splice(fd, 4096))
+		return 102;
+	close(hog);
+	if (userlimit_splice(fd, 4096))
+		return 103;
+	printf("# userlimit: 8192 bytes spliced as uid %d\n", (int)getuid());
+	return 0;
+}
+
+/* ====================================================================
  * modes tool and consume: the seed's programs
  * ==================================================================== */
 
@@ -1931,6 +1986,44 @@ static int t_reenter(const void *arg)
 	passed = passed_calls(e);
 	CHECK(calls > 100, "the library carried %ld calls", calls);
 	CHECK(passed == 0, "%ld calls (from the handler) passed through", passed);
+	free(o);
+	free(e);
+	return KSFT_PASS;
+}
+
+/*
+ * The per-user limit refuses the library's capacity (EPERM): that call
+ * passes through, and once the user's pages are free again the next one
+ * is carried.  EPERM there is not "no device" for the whole process.
+ */
+static int t_userlimit(const void *arg)
+{
+	const char *argv[] = { "stablesplice_test", "userlimit", NULL };
+	const char *env[] = { lib_env(), "STABLESPLICE_STATS=1", "STABLESPLICE_VERBOSE=1",
+			      "STABLESPLICE_DISABLE", NULL };
+	uint64_t soft = sp_module_param("user_pages_soft", UINT64_MAX);
+	long calls, passed;
+	char *o, *e;
+	int st;
+
+	(void)arg;
+	if (!real_device())
+		return ktap_skip("needs the module (the fake device has no user limits)");
+	if (geteuid() != 0 || soft == UINT64_MAX)
+		return ktap_skip("needs root and the user_pages_soft parameter");
+	CHECK(sp_module_param_set("user_pages_soft", 400) == 0,
+	      "cannot set user_pages_soft: %s", strerror(errno));
+	st = run_capture(argv, env, &o, &e);
+	sp_module_param_set("user_pages_soft", soft);
+	print_lines("", o, 3);
+	print_lines("stderr: ", e, 5);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "userlimit: status %#x", st);
+	calls = wrapped_calls(e);
+	passed = passed_calls(e);
+	CHECK(passed == 1, "%ld calls passed through, expected 1 (the refused one)", passed);
+	CHECK(calls == 1, "the library carried %ld calls, expected 1 (after the limit)", calls);
+	CHECK(strstr(e, "user_pages_soft") != NULL,
+	      "STABLESPLICE_VERBOSE=1 did not name the limit");
 	free(o);
 	free(e);
 	return KSFT_PASS;
@@ -2267,6 +2360,8 @@ static const struct ktap_case cases[] = {
 	{ "the reader goes away mid-call: no offset moved for undelivered bytes",
 	  t_sigpipe, NULL, 60 },
 	{ "STABLESPLICE_STATS=1 prints the device's counters", t_stats, NULL, 60 },
+	{ "the per-user limit refuses a capacity: that call passes, later ones are carried",
+	  t_userlimit, NULL, 60 },
 	{ "seed tool under memory pressure, control without the library",
 	  t_punch, &pa_tool_ctl, 300 },
 	{ "seed tool under memory pressure, with the library: byte-exact",
@@ -2313,11 +2408,13 @@ int main(int argc, char *argv[])
 			return mode_reenter();
 		if (!strcmp(argv[1], "sigpipe"))
 			return mode_sigpipe();
+		if (!strcmp(argv[1], "userlimit"))
+			return mode_userlimit();
 		if (!strcmp(argv[1], "tool") && argc == 3)
 			return mode_tool(argv[2]);
 		if (!strcmp(argv[1], "consume") && argc == 4)
 			return mode_consume(argv[2], strtoull(argv[3], NULL, 0));
-		fprintf(stderr, "usage: %s [semantics | passthrough | threads N | fork | fdscan | reuse | closerange | lowfd | reenter | sigpipe | tool DIR | consume FILE LEN]\n",
+		fprintf(stderr, "usage: %s [semantics | passthrough | threads N | fork | fdscan | reuse | closerange | lowfd | reenter | sigpipe | userlimit | tool DIR | consume FILE LEN]\n",
 			argv[0]);
 		return 64;
 	}

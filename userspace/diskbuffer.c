@@ -87,10 +87,14 @@ struct db {
 	bool defer, keep, stats, progress, no_device;
 	const char *where;	/* TMPDIR or the --keep file, for messages */
 
-	/* the temporary file: [punched, sent) is on disk, [sent, in) to go */
+	/*
+	 * the temporary file: [punched, sent) is on disk, [sent, in) to go;
+	 * input byte i is at offset i - base (see reuse_tmp)
+	 */
 	int tmp;
 	off_t blksz;		/* punch in multiples of this */
 	bool punch;
+	off_t base;		/* input bytes before the file's offset 0 */
 	off_t in;		/* bytes written to tmp: all the input so far */
 	off_t sent;		/* bytes taken out of tmp */
 	off_t punched;		/* tmp is a hole below this */
@@ -100,9 +104,10 @@ struct db {
 	off_t limit;
 	off_t next_recheck;	/* in-offset of the next statvfs */
 	off_t full_checked_at;	/* in-offset of the last statvfs when full */
-	bool nospace;		/* tmp gave ENOSPC/EDQUOT: wait */
+	bool nospace;		/* tmp gave ENOSPC/EDQUOT/EFBIG: wait */
+	bool efbig;		/* ... EFBIG: empty tmp once all is sent */
 	off_t nospace_punched;	/* punched when that happened */
-	bool warned_nospace, warned_full, warned_punch;
+	bool warned_nospace, warned_full, warned_punch, warned_statvfs;
 
 	/* stdin */
 	bool in_pipe;		/* splice into tmp; else read + pwrite */
@@ -126,6 +131,7 @@ struct db {
 	int out_fd;		/* for write(2): our own description if we can */
 	bool out_small;		/* blocking pipe: PIPE_BUF after each POLLOUT */
 	bool out_wait;		/* wait for POLLOUT on stdout */
+	bool out_gone;		/* the reader left with all it was sent */
 	off_t out;		/* bytes written to stdout */
 	struct buf obuf;	/* taken from tmp or the device, not yet out */
 
@@ -302,43 +308,112 @@ static bool in_done(const struct db *db)
 	return db->in_eof && !buf_len(&db->ibuf);
 }
 
+/* The offset in tmp of input byte @pos. */
+static off_t tmp_off(const struct db *db, off_t pos)
+{
+	return pos - db->base;
+}
+
+/*
+ * Bytes in tmp not yet taken out, at most @max: never a cast of in - sent
+ * to size_t, which is 0 at every multiple of 4 GiB where size_t has 32 bits.
+ */
+static size_t unsent(const struct db *db, size_t max)
+{
+	off_t n = db->in - db->sent;
+
+	return n < (off_t)max ? (size_t)n : max;
+}
+
+/*
+ * What the limit is held against: the bytes not yet sent, or where holes
+ * are not punched (and the file is not kept) the whole file.
+ */
+static off_t held_bytes(const struct db *db)
+{
+	if (db->punch || db->keep)
+		return db->in - db->sent;
+	return db->in - db->base;
+}
+
 static off_t room_in(const struct db *db)
 {
-	return db->limit - (db->in - db->sent) - (off_t)buf_len(&db->ibuf);
+	return db->limit - held_bytes(db) - (off_t)buf_len(&db->ibuf);
 }
 
 /*
  * Hold at most half of the space that would be free if we held nothing:
  * half of (free + what we hold).  What we hold is the file's blocks, or
- * with --keep only the part not yet sent (the rest stays anyway).
+ * with --keep only the part not yet sent (the rest stays anyway).  Blocks
+ * beyond the data (XFS's speculative preallocation) count against the
+ * limit too.  If statvfs fails, the last limit stays, but at least
+ * MIN_LIMIT: a limit of 0 would never read stdin.
  */
 static void update_limit(struct db *db)
 {
 	struct statvfs sv;
 	struct stat st;
-	off_t held;
+	off_t held, extra = 0;
 
 	db->next_recheck = db->in + RECHECK_EVERY;
-	if (fstatvfs(db->tmp, &sv) < 0)
-		return;		/* keep the last limit */
-	if (db->keep || fstat(db->tmp, &st) < 0)
+	if (fstatvfs(db->tmp, &sv) < 0) {
+		if (!db->warned_statvfs) {
+			db->warned_statvfs = true;
+			msg(db, "warning: statvfs on %s: %s; buffering at most "
+			    "%jd KiB", db->where, strerror(errno),
+			    (intmax_t)((db->limit > MIN_LIMIT ? db->limit :
+					MIN_LIMIT) >> 10));
+		}
+		if (db->limit < MIN_LIMIT)
+			db->limit = MIN_LIMIT;
+		return;
+	}
+	if (db->keep || fstat(db->tmp, &st) < 0) {
 		held = db->in - db->sent;
-	else
+	} else {
 		held = (off_t)st.st_blocks * 512;
-	db->limit = ((off_t)sv.f_bavail * (off_t)sv.f_frsize + held) / 2;
+		if (held > held_bytes(db))
+			extra = held - held_bytes(db);
+	}
+	db->limit = ((off_t)sv.f_bavail * (off_t)sv.f_frsize + held) / 2 - extra;
 	if (db->limit < MIN_LIMIT)
 		db->limit = MIN_LIMIT;
 }
 
-/* Bytes below db->sent are somebody else's now: release their blocks. */
+/*
+ * Bytes up to db->sent were read back from tmp.  If write-back of tmp
+ * ever failed, a page may have been evicted and read again from the disk
+ * with what was there before: the output would be wrong.  The error
+ * that fsync would report (errseq, per open file) is what tells; a
+ * range past the data asks for it without waiting for any write-back.
+ */
+static void check_writeback(struct db *db)
+{
+	off_t past = (tmp_off(db, db->in) | ((4 << 20) - 1)) + 1;
+
+	if (sync_file_range(db->tmp, past, 1, SYNC_FILE_RANGE_WAIT_BEFORE) == 0)
+		return;
+	if (errno == EINVAL || errno == ENOSYS || errno == ESPIPE ||
+	    errno == EINTR)
+		return;		/* no answer, not a write-back error */
+	fatal(db, EX_IOERR, "%s: write-back of the temporary file failed: "
+	      "%s; what is read back from it cannot be trusted",
+	      db->where, strerror(errno));
+}
+
+/*
+ * Bytes below db->sent are somebody else's now: check that what was read
+ * back was what we wrote, then release their blocks.
+ */
 static void punch_behind(struct db *db)
 {
-	off_t end = db->sent & ~(db->blksz - 1);
+	off_t end = db->base + (tmp_off(db, db->sent) & ~(db->blksz - 1));
 
+	check_writeback(db);
 	if (!db->punch || end <= db->punched)
 		return;
 	if (fallocate(db->tmp, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-		      db->punched, end - db->punched) == 0) {
+		      tmp_off(db, db->punched), end - db->punched) == 0) {
 		db->punched = end;
 		return;
 	}
@@ -351,11 +426,13 @@ static void punch_behind(struct db *db)
 	case EOPNOTSUPP:
 	case ENOSYS:
 		msg(db, "warning: the file system of %s cannot punch holes; "
-		    "temporary space is released only at exit", db->where);
+		    "temporary space is released only when the consumer has "
+		    "caught up", db->where);
 		break;
 	default:
 		msg(db, "warning: punching the temporary file: %s; "
-		    "temporary space is released only at exit", strerror(errno));
+		    "temporary space is released only when the consumer has "
+		    "caught up", strerror(errno));
 		break;
 	}
 	db->punch = false;
@@ -367,7 +444,7 @@ static void note_in(struct db *db)
 
 	if (held > db->peak)
 		db->peak = held;
-	if (held >= db->limit && db->in != db->full_checked_at) {
+	if (held_bytes(db) >= db->limit && db->in != db->full_checked_at) {
 		db->full_checked_at = db->in;
 		update_limit(db);
 	} else if (db->in >= db->next_recheck) {
@@ -375,8 +452,23 @@ static void note_in(struct db *db)
 	}
 }
 
+/*
+ * Writing tmp gave ENOSPC, EDQUOT or EFBIG (RLIMIT_FSIZE, or the largest
+ * file the file system has): wait for the consumer to free space (or,
+ * for EFBIG, to take all of tmp so that reuse_tmp can empty it).  With
+ * --keep nothing can be freed: stop.
+ */
 static void no_space(struct db *db, int err)
 {
+	if (db->keep)
+		fatal(db, EX_CANTCREAT, "%s: %s; --keep keeps every byte, so "
+		      "no space can be freed", db->where, strerror(err));
+	if (err == EFBIG) {
+		if (db->in == db->base)
+			fatal(db, EX_IOERR, "%s: the temporary file: %s",
+			      db->where, strerror(err));
+		db->efbig = true;
+	}
 	db->nospace = true;
 	db->nospace_punched = db->punched;
 	if (!db->warned_nospace) {
@@ -384,6 +476,25 @@ static void no_space(struct db *db, int err)
 		msg(db, "warning: %s: %s; waiting for space", db->where,
 		    strerror(err));
 	}
+}
+
+/*
+ * Where holes cannot be punched (or the file may grow no further), empty
+ * tmp once all of it has been taken out, and start again at offset 0.
+ */
+static void reuse_tmp(struct db *db)
+{
+	if (db->keep || db->sent != db->in || db->in == db->base ||
+	    (db->punch && !db->efbig))
+		return;
+	if (ftruncate(db->tmp, 0) < 0)
+		fatal(db, EX_IOERR, "%s: emptying the temporary file: %s",
+		      db->where, strerror(errno));
+	db->base = db->in;
+	db->punched = db->in;
+	db->efbig = false;
+	db->nospace = false;
+	update_limit(db);
 }
 
 /* The producer failed: pass on what arrived, then exit with an error. */
@@ -399,11 +510,11 @@ static void input_failed(struct db *db, int err, const char *what)
 static void ingest(struct db *db, bool ready)
 {
 	off_t room = room_in(db);
-	size_t len = room < (off_t)CHUNK ? (size_t)room : CHUNK;
+	size_t len = room <= 0 ? 0 : room < (off_t)CHUNK ? (size_t)room : CHUNK;
 	ssize_t n;
 
 	if (db->in_pipe) {
-		off_t off = db->in;
+		off_t off = tmp_off(db, db->in);
 
 		if (!ready || len == 0)
 			return;
@@ -414,7 +525,8 @@ static void ingest(struct db *db, bool ready)
 			note_in(db);
 		} else if (n == 0) {
 			db->in_eof = true;
-		} else if (errno == ENOSPC || errno == EDQUOT) {
+		} else if (errno == ENOSPC || errno == EDQUOT ||
+			   errno == EFBIG) {
 			no_space(db, errno);
 		} else if (errno == EINVAL) {
 			db->in_pipe = false;	/* no splice here: read() */
@@ -441,12 +553,13 @@ static void ingest(struct db *db, bool ready)
 	}
 	while (buf_len(&db->ibuf) && !db->nospace) {
 		n = pwrite(db->tmp, db->ibuf.data + db->ibuf.head,
-			   buf_len(&db->ibuf), db->in);
+			   buf_len(&db->ibuf), tmp_off(db, db->in));
 		if (n > 0) {
 			db->ibuf.head += n;
 			db->in += n;
 			note_in(db);
-		} else if (n < 0 && (errno == ENOSPC || errno == EDQUOT)) {
+		} else if (n < 0 && (errno == ENOSPC || errno == EDQUOT ||
+				     errno == EFBIG)) {
 			no_space(db, errno);
 		} else if (n < 0 && errno == EINTR) {
 			continue;
@@ -481,8 +594,8 @@ static void dev_close(struct db *db)
 /* tmp -> device: one sendfile(2), then punch behind it. */
 static void push(struct db *db)
 {
-	off_t room = db->dev_cap - db->dev_bytes, off = db->sent;
-	size_t len = (size_t)(db->in - db->sent);
+	off_t room = db->dev_cap - db->dev_bytes, off = tmp_off(db, db->sent);
+	size_t len = unsent(db, SENDFILE_MAX);
 	ssize_t n;
 
 	if (room <= 0)
@@ -533,6 +646,26 @@ static _Noreturn void consumer_gone(struct db *db)
 	      in_done(db) ? "" : ", input not finished");
 }
 
+/* Input taken that has not reached stdout. */
+static bool undelivered(const struct db *db)
+{
+	return db->in + (off_t)buf_len(&db->ibuf) > db->out;
+}
+
+/*
+ * The reader of the pipe on stdout has gone (POLLERR, or EPIPE with
+ * nothing to write).  A consumer may read exactly what it wants (head -c,
+ * tar -x) and leave before our end of file: an error only if a byte
+ * it did not get is or comes in.  Read on to the input's end to know.
+ */
+static void reader_left(struct db *db)
+{
+	db->out_gone = true;
+	db->out_wait = false;
+	if (undelivered(db))
+		consumer_gone(db);
+}
+
 /* obuf -> stdout, as much as goes now. */
 static void out_flush(struct db *db)
 {
@@ -581,13 +714,11 @@ static void drain(struct db *db)
 	}
 	if (!db->dev) {
 		/* No device: copy through user memory, then punch. */
-		size_t len = (size_t)(db->in - db->sent);
+		size_t len = unsent(db, db->obuf.size);
 
 		if (!len)
 			return;
-		if (len > db->obuf.size)
-			len = db->obuf.size;
-		n = pread(db->tmp, db->obuf.data, len, db->sent);
+		n = pread(db->tmp, db->obuf.data, len, tmp_off(db, db->sent));
 		if (n > 0) {
 			db->obuf.head = 0;
 			db->obuf.tail = n;
@@ -625,8 +756,9 @@ static void drain(struct db *db)
 			if (db->dev_bytes > 0 || db->dwr < 0)
 				db->out_wait = true;
 			return;
-		case EPIPE:
-			consumer_gone(db);
+		case EPIPE:	/* checked before our end of file */
+			reader_left(db);
+			return;
 		case EINVAL:	/* e.g. O_APPEND: fall back to read+write */
 			db->out_splice = false;
 			return;
@@ -654,6 +786,8 @@ static void drain(struct db *db)
 
 static bool finished(const struct db *db)
 {
+	if (db->out_gone)
+		return in_done(db) && !undelivered(db);
 	if (db->dev)
 		return db->dev_eof && !buf_len(&db->obuf);
 	return in_done(db) && db->sent == db->in && !buf_len(&db->obuf);
@@ -748,7 +882,20 @@ static void setup(struct db *db, const char *dir, const char *keep_file)
 	struct statvfs sv;
 	int fd;
 
-	/* Never let one of our files land on 0, 1 or 2. */
+	/*
+	 * A closed stdin or stdout is the caller's error (66, 73), whatever
+	 * else is closed; then never let one of our files land on 2.
+	 */
+	if (fcntl(STDIN_FILENO, F_GETFD) < 0) {
+		if (fcntl(STDERR_FILENO, F_GETFD) == 0)
+			msg(NULL, "stdin: %s", strerror(EBADF));
+		exit(EX_NOINPUT);
+	}
+	if (fcntl(STDOUT_FILENO, F_GETFD) < 0) {
+		if (fcntl(STDERR_FILENO, F_GETFD) == 0)
+			msg(NULL, "stdout: %s", strerror(EBADF));
+		exit(EX_CANTCREAT);
+	}
 	if (fcntl(STDERR_FILENO, F_GETFD) < 0 &&
 	    open("/dev/null", O_WRONLY) != STDERR_FILENO)
 		exit(EX_OSERR);
@@ -891,6 +1038,7 @@ int main(int argc, char *argv[])
 	}
 
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGXFSZ, SIG_IGN);	/* ulimit -f: EFBIG instead */
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGUSR1, &sa, NULL);
 	sigemptyset(&block);
@@ -919,6 +1067,9 @@ int main(int argc, char *argv[])
 			show_status(&db, false);
 		if (db.nospace && db.punched > db.nospace_punched)
 			db.nospace = false;	/* space came back: retry */
+		reuse_tmp(&db);
+		if (db.out_gone && undelivered(&db))
+			consumer_gone(&db);
 
 		/* All the input is in the device: let it see end of file. */
 		if (db.dev && db.dwr >= 0 && in_done(&db) && db.sent == db.in) {
@@ -931,7 +1082,7 @@ int main(int argc, char *argv[])
 		out_open = !db.defer || in_done(&db);
 		can_push = db.dev && db.dwr >= 0 && !db.dev_wait &&
 			   db.in > db.sent && db.dev_bytes < db.dev_cap;
-		can_drain = out_open && !db.out_wait &&
+		can_drain = out_open && !db.out_wait && !db.out_gone &&
 			    (buf_len(&db.obuf) ||
 			     (db.dev ? db.dev_bytes > 0 : db.in > db.sent));
 
@@ -944,14 +1095,14 @@ int main(int argc, char *argv[])
 			dw_i = nfd;
 			pfd[nfd++] = (struct pollfd){ db.dwr, POLLOUT, 0 };
 		}
-		if (db.out_wait || db.out_kind == OUT_PIPE) {
+		if (!db.out_gone && (db.out_wait || db.out_kind == OUT_PIPE)) {
 			/* events 0 on a pipe: POLLERR tells the reader left */
 			out_i = nfd;
 			pfd[nfd++] = (struct pollfd){ STDOUT_FILENO,
 				db.out_wait ? POLLOUT : 0, 0 };
 		}
-		if (db.dev && out_open && !db.out_wait && !buf_len(&db.obuf) &&
-		    db.dev_bytes == 0 && !db.dev_eof) {
+		if (db.dev && out_open && !db.out_wait && !db.out_gone &&
+		    !buf_len(&db.obuf) && db.dev_bytes == 0 && !db.dev_eof) {
 			dr_i = nfd;
 			pfd[nfd++] = (struct pollfd){ db.drd, POLLIN, 0 };
 		}
@@ -973,8 +1124,11 @@ int main(int argc, char *argv[])
 		if (can_push || can_drain || (buf_len(&db.ibuf) && !db.nospace)) {
 			timeout = 0;
 		} else {
-			if (db.progress)
+			if (db.progress) {	/* overdue: at once */
 				timeout = db.next_tick - now();
+				if (timeout < 0)
+					timeout = 0;
+			}
 			if (stuck && (timeout < 0 || timeout > 1.0))
 				timeout = 1.0;
 			if (nfd == 0 && timeout < 0)
@@ -999,10 +1153,10 @@ int main(int argc, char *argv[])
 		}
 
 		if (out_i >= 0 && pfd[out_i].revents) {
+			db.out_wait = false;	/* writable, or let write tell */
 			if (db.out_kind == OUT_PIPE &&
 			    (pfd[out_i].revents & POLLERR))
-				consumer_gone(&db);
-			db.out_wait = false;	/* writable, or let write tell */
+				reader_left(&db);
 		}
 		if (dw_i >= 0 && pfd[dw_i].revents)
 			db.dev_wait = false;
@@ -1013,7 +1167,7 @@ int main(int argc, char *argv[])
 		    db.dev_bytes < db.dev_cap)
 			push(&db);
 		out_open = !db.defer || in_done(&db);
-		if (out_open && !db.out_wait &&
+		if (out_open && !db.out_wait && !db.out_gone &&
 		    (buf_len(&db.obuf) || (dr_i >= 0 && pfd[dr_i].revents) ||
 		     (db.dev ? db.dev_bytes > 0 : db.in > db.sent)))
 			drain(&db);

@@ -534,10 +534,21 @@ static void ss_unblock(struct ss_mask *m)
 	errno = saved;
 }
 
+/*
+ * ss_open_failed() - getting an instance failed: @what, with errno @err.
+ * An error that says the device is not there or not ours (or not ours to
+ * open) passes every later call through; any other passes this call only,
+ * and the next one tries again.  EPERM from STABLEPIPE_IOC_SET_CAPACITY
+ * is the per-user limit (user_pages_soft, user_pages_hard) or
+ * max_capacity: a state of the moment that the user's other instances
+ * closing ends, not a missing device.
+ */
 static void ss_open_failed(const char *what, int err)
 {
+	int set_capacity = !strcmp(what, "STABLEPIPE_IOC_SET_CAPACITY");
+
 	if (err == ENOENT || err == ENXIO || err == ENODEV || err == EACCES ||
-	    err == EPERM || err == ENOTTY || err == EINVAL) {
+	    (err == EPERM && !set_capacity) || err == ENOTTY || err == EINVAL) {
 		__atomic_store_n(&ss_nodev, 1, __ATOMIC_RELAXED);
 		if (ss_verbose && !__atomic_exchange_n(&ss_said_nodev, 1,
 						       __ATOMIC_RELAXED))
@@ -545,8 +556,10 @@ static void ss_open_failed(const char *what, int err)
 			       ss_dev, what, strerror(err));
 	} else if (ss_verbose && !__atomic_exchange_n(&ss_said_other, 1,
 						      __ATOMIC_RELAXED)) {
-		ss_say("%s: %s: %s; this call (and others like it) passes through unchanged",
-		       ss_dev, what, strerror(err));
+		ss_say("%s: %s: %s%s; this call (and others like it) passes through unchanged",
+		       ss_dev, what, strerror(err),
+		       err == EPERM && set_capacity ?
+		       " (the user's limit: user_pages_soft, max_capacity)" : "");
 	}
 }
 
