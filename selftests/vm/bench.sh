@@ -52,6 +52,7 @@
 # system and part]}), bench.csv (matrix, sweep, debate), buffers.csv,
 # bench.svg (throughput per method and source), sweep.svg (seconds per
 # GiB by size), strategies.svg (the three strategies per workload),
+# buffers.svg (producer and consumer done, per tool),
 # ktap.txt (the --ktap self-checks), proc-stablepipe.txt, dmesg.txt,
 # console.log.  mbuffer and pv come from the host's Debian packages,
 # copied into the initramfs with their libraries.
@@ -514,6 +515,39 @@ plot_strategies() {
 	gnuplot "$gp" || warn "gnuplot failed on $gp"
 }
 
+# plot_buffers: buffers.svg, seconds until the producer was done and until
+# the consumer had it all, per tool and consumer; a panel per file system.
+plot_buffers() {
+	local csv=$RESULTS/buffers.csv dat=$RESULTS/plot gp fs n
+	n=$(wc -w <<<"$BENCH_BUFFERS_FS")
+	[ "$n" -gt 0 ] && [ -s "$csv" ] && command -v gnuplot >/dev/null || return 0
+	mkdir -p "$dat"
+	for fs in $BENCH_BUFFERS_FS; do
+		awk -F, -v fs="$fs" 'NR == 1 { print "run producer end"; next }
+		$1 == fs && $11 == "ok" { print $3 "," $4, $6, $7 }' \
+			"$csv" >"$dat/buffers-$fs.dat"
+	done
+	gp=$dat/buffers.gp
+	{
+		echo "set terminal svg size 1000,$((340 * n)) dynamic font 'sans,11'"
+		echo "set output '$RESULTS/buffers.svg'"
+		echo "set style data histograms"
+		echo "set style histogram clustered gap 1"
+		echo "set style fill solid 0.8 border -1"
+		echo "set key top left"
+		echo "set grid ytics"
+		echo "set ylabel 'seconds (median)'"
+		echo "set yrange [0:*]"
+		echo "set multiplot layout $n,1"
+		for fs in $BENCH_BUFFERS_FS; do
+			echo "set title '$BENCH_STREAM stream through each tool, fast and slow ($BENCH_SLOW_RATE/s) consumer, $fs, kernel $KVER'"
+			echo "plot '$dat/buffers-$fs.dat' using 2:xtic(1) title 'producer done', '' using 3 title 'consumer done'"
+		done
+		echo "unset multiplot"
+	} >"$gp"
+	gnuplot "$gp" || warn "gnuplot failed on $gp"
+}
+
 main() {
 	local reports
 	[ $# -eq 0 ] || {
@@ -542,6 +576,7 @@ main() {
 	collect
 	plot
 	plot_strategies
+	plot_buffers
 	echo
 	cat "$RESULTS/bench.txt"
 	echo
@@ -549,7 +584,8 @@ main() {
 		[ -f "$RESULTS/bench.svg" ] && echo bench.svg) $(
 		[ -f "$RESULTS/sweep.svg" ] && echo sweep.svg) $(
 		[ -f "$RESULTS/strategies.svg" ] && echo strategies.svg) $(
-		[ -s "$RESULTS/buffers.csv" ] && echo buffers.csv) ktap.txt console.log"
+		[ -s "$RESULTS/buffers.csv" ] && echo buffers.csv) $(
+		[ -f "$RESULTS/buffers.svg" ] && echo buffers.svg) ktap.txt console.log"
 	if [ -n "$reports" ]; then
 		printf '%s\n' "$reports"
 		warn "kernel reports on the console (above; $RESULTS/console.log)"
