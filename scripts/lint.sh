@@ -7,7 +7,8 @@
 # failing line; exit 1 if any gate failed.  GATEs (default: all):
 #
 #   checkpatch  checkpatch.pl --no-tree --strict -f on module/*.[ch] and
-#               uapi/linux/*.h (one line per file)
+#               uapi/linux/*.h (one line per file), and on userspace/bench/
+#               (one line) less the kernel-only rules (USER_IGNORES)
 #   sparse      make module C=2 W=1 against the linux-headers-amd64 tree:
 #               no warning or error in the output
 #   uapi        uapi/linux/stablepipe.h compiles alone, twice included, as
@@ -98,6 +99,11 @@ kernel_scripts() {
 	KSCRIPTS=$dir
 }
 
+# checkpatch rules that are the kernel's alone: user space has uint64_t and
+# PRIu64, no __printf() or __noreturn, volatile for what a signal handler
+# shares; user-visible strings are never split (LONG_LINE_STRING)
+USER_IGNORES=PREFER_KERNEL_TYPES,CAMELCASE,PREFER_DEFINED_ATTRIBUTE_MACRO,VOLATILE,LONG_LINE_STRING
+
 # count of the gates' test lines, for the plan
 n_tests=0
 cp_files=(module/*.c module/*.h uapi/linux/*.h)
@@ -106,7 +112,7 @@ man_files=()
 for f in man/* userspace/*.1; do [ -f "$f" ] && man_files+=("$f"); done
 for g in $GATES; do
 	case $g in
-	checkpatch) n_tests=$((n_tests + ${#cp_files[@]})) ;;
+	checkpatch) n_tests=$((n_tests + ${#cp_files[@]} + 1)) ;;
 	uapi) n_tests=$((n_tests + 5)) ;;
 	werror) n_tests=$((n_tests + 2)) ;;
 	i386) n_tests=$((n_tests + 2)) ;;
@@ -141,7 +147,7 @@ gate_checkpatch() {
 	gate_start
 	if ! kernel_scripts 6.1 checkpatch.pl spelling.txt \
 		const_structs.checkpatch; then
-		for f in "${cp_files[@]}"; do
+		for f in "${cp_files[@]}" userspace/bench; do
 			not_ok "checkpatch $f # could not extract checkpatch.pl"
 		done
 		return
@@ -151,6 +157,11 @@ gate_checkpatch() {
 			--terse --no-summary -f "$f" >"$out" 2>&1
 		result "checkpatch $f" "$out"
 	done
+	# user space: its own types (uint64_t, PRIu64), no __printf()
+	perl "$KSCRIPTS/checkpatch.pl" --no-tree --strict --show-types --terse \
+		--no-summary --ignore "$USER_IGNORES" -f userspace/bench/*.[ch] \
+		>"$out" 2>/dev/null
+	result "checkpatch userspace/bench" "$out"
 	gate_end checkpatch
 }
 

@@ -10,15 +10,21 @@
 #   KTAP           1: stablepipe-bench --ktap on each of FS first
 #   SWEEP_FS       file systems for the size sweep (target 4), or empty
 #   SWEEP_ARGS     stablepipe-bench arguments of the sweep
+#   DEBATE_FS      file systems for the three strategies' workloads, or empty
+#   DEBATE_ARGS    stablepipe-bench arguments of those
+#   BUFFERS_FS     file systems for --buffers (diskbuffer, mbuffer, pv), or empty
+#   BUFFERS_ARGS   stablepipe-bench arguments of those
 # Progress goes to the console; results to /tmp/out, written to OUTDEV as
 # a tar archive at the end. The last console line is STABLEPIPE-BENCH-DONE.
-PATH=/bin
+# diskbuffer is in /bench, mbuffer and pv (when bench.sh found them) in /bin
+PATH=/bin:/bench
 export PATH
 KO=/stablepipe.ko
 BENCH=/bench/stablepipe-bench
 OUT=/tmp/out
 
 DISKS='' OUTDEV='' FS='' MATRIX_ARGS='' KTAP=1 SWEEP_FS='' SWEEP_ARGS=''
+DEBATE_FS='' DEBATE_ARGS='' BUFFERS_FS='' BUFFERS_ARGS=''
 # shellcheck disable=SC1091 # written by bench.sh
 . /etc/stablepipe.conf
 
@@ -27,6 +33,8 @@ boot() {
 	mount -t sysfs sysfs /sys
 	mount -t devtmpfs devtmpfs /dev
 	mount -t tmpfs tmpfs /tmp
+	# the TCP consumer (tcp-* methods) sends over loopback
+	ip link set lo up || echo "bench-init: ip link set lo up failed"
 	while read -r m; do
 		insmod "/lib/modules/$m" || echo "bench-init: insmod $m failed"
 	done </etc/modules.load
@@ -74,7 +82,7 @@ bench() {
 main() {
 	echo "==> bench-init: kernel $(uname -r), $(nproc) CPUs, $(sed -n 's/^MemTotal: *//p' /proc/meminfo) memory"
 	insmod "$KO" || echo "bench-init: insmod $KO failed"
-	for fs in $FS $SWEEP_FS; do
+	for fs in $FS $SWEEP_FS $DEBATE_FS $BUFFERS_FS; do
 		grep -q " /mnt/$fs " /proc/mounts && continue
 		mount_fs "$fs" || echo "bench-init: mount $fs failed"
 	done
@@ -95,9 +103,15 @@ main() {
 	for fs in $SWEEP_FS; do
 		bench "sweep-$fs" "$fs" $SWEEP_ARGS
 	done
+	for fs in $DEBATE_FS; do
+		bench "debate-$fs" "$fs" $DEBATE_ARGS
+	done
+	for fs in $BUFFERS_FS; do
+		bench "buffers-$fs" "$fs" $BUFFERS_ARGS
+	done
 	cat /proc/stablepipe >"$OUT/proc-stablepipe.txt" 2>&1
 	dmesg >"$OUT/dmesg.txt"
-	for fs in $FS $SWEEP_FS; do
+	for fs in $FS $SWEEP_FS $DEBATE_FS $BUFFERS_FS; do
 		umount "/mnt/$fs" 2>/dev/null
 	done
 	rmmod stablepipe || echo "bench-init: rmmod stablepipe failed"

@@ -3,8 +3,11 @@
 #
 # `make bench`: run userspace/stablepipe-bench in the QEMU VM of the test
 # harness (same kernels, initramfs and module build as check.sh) on XFS,
-# ext4 and tmpfs, then a size sweep (1 MiB to 1 GiB) on XFS and ext4, and
-# write the table, JSON, CSV and plots to results/KVER/.
+# ext4 and tmpfs, then a size sweep (1 MiB to 1 GiB) on XFS and ext4, the
+# three strategies' workloads (reference, copy always, steal or copy; pipe
+# and TCP consumer; warm, cold and hot file) and diskbuffer against
+# mbuffer and pv on XFS and ext4, and write the tables, JSON, CSV and
+# plots to results/KVER/.
 #
 # usage: selftests/vm/bench.sh
 #
@@ -26,8 +29,19 @@
 #   BENCH_SWEEP_SIZES=1M,4M,16M,64M,256M,1G
 #   BENCH_SWEEP_METHODS=rw,splice,auto-sendfile,auto-splice-1m,copy-splice-1m,pipe-wr,dev-wr
 #   BENCH_SWEEP_REPS=5
+#   BENCH_WORKLOADS="matrix sweep debate buffers"   which parts run
+#   BENCH_DEBATE_FS="xfs ext4"  file systems of the strategies' workloads
+#   BENCH_DEBATE_SIZE=256M      their file size
+#   BENCH_DEBATE_REPS=3
+#   BENCH_SENDS=10              the hot source: sends of the file per run
+#   BENCH_BUFFERS_FS="xfs ext4" file systems of diskbuffer/mbuffer/pv
+#   BENCH_STREAM=1G             their stream
+#   BENCH_SLOW_RATE=64M         the slow consumer's bytes per second
+#   BENCH_BUFFER_MEM=1G         mbuffer -m, pv -B
+#   BENCH_BUFFERS_REPS=3
 #   BENCH_KTAP=1                stablepipe-bench --ktap on each file system first
-#   BENCH_QUICK=1               a short run: 8M, 1 rep, sweep 1M..16M
+#   BENCH_QUICK=1               a short run: 8M, 1 rep, sweep 1M..16M,
+#                               strategies 8M, 1 rep, buffers 64M, 1 rep
 #   BENCH_RESULTS=DIR           where the results go (default results/KVER)
 #   STABLEPIPE_KVM=1            -accel kvm -cpu host instead of TCG
 #   STABLEPIPE_CACHE=DIR        downloads and unpacked kernels
@@ -35,9 +49,13 @@
 #
 # Results (BENCH_RESULTS): bench.txt (the tables and the summary lines),
 # bench.json ({"kernel", "runs": [one stablepipe-bench --json per file
-# system and sweep]}), bench.csv, bench.svg (throughput per method and
-# source), sweep.svg (seconds per GiB by size), ktap.txt (the --ktap
-# self-checks), proc-stablepipe.txt, dmesg.txt, console.log.
+# system and part]}), bench.csv (matrix, sweep, debate), buffers.csv,
+# bench.svg (throughput per method and source), sweep.svg (seconds per
+# GiB by size), strategies.svg (the three strategies per workload),
+# buffers.svg (producer and consumer done, per tool),
+# ktap.txt (the --ktap self-checks), proc-stablepipe.txt, dmesg.txt,
+# console.log.  mbuffer and pv come from the host's Debian packages,
+# copied into the initramfs with their libraries.
 # Uses lib.sh, kernels.sh and initramfs.sh of the test harness; the VM
 # runs bench-init.sh as its init. Serialize with other VM users:
 #   flock /tmp/stablepipe-vm.lock make bench
@@ -68,6 +86,16 @@ BENCH_SWEEP_FS=${BENCH_SWEEP_FS-xfs ext4}
 BENCH_SWEEP_SIZES=${BENCH_SWEEP_SIZES:-1M,4M,16M,64M,256M,1G}
 BENCH_SWEEP_METHODS=${BENCH_SWEEP_METHODS:-rw,splice,auto-sendfile,auto-splice-1m,copy-splice-1m,pipe-wr,dev-wr}
 BENCH_SWEEP_REPS=${BENCH_SWEEP_REPS:-5}
+BENCH_WORKLOADS=${BENCH_WORKLOADS:-matrix sweep debate buffers}
+BENCH_DEBATE_FS=${BENCH_DEBATE_FS-xfs ext4}
+BENCH_DEBATE_SIZE=${BENCH_DEBATE_SIZE:-256M}
+BENCH_DEBATE_REPS=${BENCH_DEBATE_REPS:-3}
+BENCH_SENDS=${BENCH_SENDS:-10}
+BENCH_BUFFERS_FS=${BENCH_BUFFERS_FS-xfs ext4}
+BENCH_STREAM=${BENCH_STREAM:-1G}
+BENCH_SLOW_RATE=${BENCH_SLOW_RATE:-64M}
+BENCH_BUFFER_MEM=${BENCH_BUFFER_MEM:-1G}
+BENCH_BUFFERS_REPS=${BENCH_BUFFERS_REPS:-3}
 BENCH_KTAP=${BENCH_KTAP:-1}
 BENCH_QUICK=${BENCH_QUICK:-0}
 STABLEPIPE_KVM=${STABLEPIPE_KVM:-0}
@@ -78,6 +106,10 @@ HOST_PACKAGES=(qemu-system-x86 busybox-static xfsprogs e2fsprogs kmod cpio
 	xz-utils zstd build-essential bc flex bison libelf-dev sparse
 	linux-headers-amd64)
 PLOT_PACKAGES=(gnuplot-nox)
+# what users would pick instead of diskbuffer (BENCH_WORKLOADS buffers)
+BUFFER_PACKAGES=(mbuffer pv)
+# the methods of the three strategies (userspace/bench/strategies.c)
+DEBATE_METHODS=splice,copy-splice-1m,auto-splice-1m,rw,tcp-sendfile,tcp-copy-splice,tcp-auto-splice,tcp-rw
 # what the module is built from (as check.sh does)
 MODULE_SOURCES=(Kbuild VERSION module uapi)
 
@@ -88,20 +120,39 @@ OUTDEV=
 
 if [ "$BENCH_QUICK" = 1 ]; then
 	BENCH_SIZE=8M BENCH_REPS=1 BENCH_SWEEP_SIZES=1M,4M,16M BENCH_SWEEP_REPS=1
+	BENCH_DEBATE_SIZE=8M BENCH_DEBATE_REPS=1 BENCH_STREAM=64M
+	BENCH_BUFFERS_REPS=1
 fi
+# wants WORKLOAD: whether BENCH_WORKLOADS has it
+wants() {
+	case " $BENCH_WORKLOADS " in *" $1 "*) return 0 ;; esac
+	return 1
+}
+wants matrix || BENCH_FS=
+wants sweep || BENCH_SWEEP_FS=
+wants debate || BENCH_DEBATE_FS=
+wants buffers || BENCH_BUFFERS_FS=
 
 check_settings() {
 	local v fs
-	for v in VM_MEM BENCH_TIMEOUT BENCH_REPS BENCH_SWEEP_REPS; do
+	for v in VM_MEM BENCH_TIMEOUT BENCH_REPS BENCH_SWEEP_REPS \
+		BENCH_DEBATE_REPS BENCH_SENDS BENCH_BUFFERS_REPS; do
 		[[ ${!v} =~ ^[0-9]+$ ]] || die "$v=${!v} is not a number"
 	done
-	for fs in $BENCH_FS $BENCH_SWEEP_FS; do
+	for fs in $BENCH_FS $BENCH_SWEEP_FS $BENCH_DEBATE_FS $BENCH_BUFFERS_FS; do
 		case $fs in
 		xfs | ext4 | tmpfs) ;;
 		*) die "unknown file system $fs (xfs, ext4, tmpfs)" ;;
 		esac
 	done
-	[ -n "$BENCH_FS$BENCH_SWEEP_FS" ] || die "BENCH_FS and BENCH_SWEEP_FS are empty"
+	for v in $BENCH_WORKLOADS; do
+		case $v in
+		matrix | sweep | debate | buffers) ;;
+		*) die "unknown workload $v in BENCH_WORKLOADS (matrix sweep debate buffers)" ;;
+		esac
+	done
+	[ -n "$BENCH_FS$BENCH_SWEEP_FS$BENCH_DEBATE_FS$BENCH_BUFFERS_FS" ] ||
+		die "no file system to run on (BENCH_WORKLOADS, BENCH_*FS)"
 }
 
 # build_module: the module for KVER, from a copy of its sources in MODDIR
@@ -136,7 +187,7 @@ tree_state() {
 		return 0
 	}
 	dirty=$(git -C "$REPO" status --porcelain -- "${MODULE_SOURCES[@]}" \
-		userspace/stablepipe-bench.c 2>/dev/null | awk '{ print $2 }' | tr '\n' ' ')
+		userspace/bench 2>/dev/null | awk '{ print $2 }' | tr '\n' ' ')
 	TREE_STATE="git $head${dirty:+, uncommitted changes in: ${dirty% }}"
 }
 
@@ -149,13 +200,32 @@ build_bench() {
 		die "building stablepipe-bench failed"
 	[ -x "$bin" ] || die "no $bin"
 	INITRAMFS_FILES+=("$bin|bench/stablepipe-bench" "$HERE/bench-init.sh|bench/init")
+	[ -n "$BENCH_BUFFERS_FS" ] || return 0
+	make -s -C "$REPO/userspace" LDFLAGS=-static diskbuffer ||
+		die "building userspace/diskbuffer failed"
+	INITRAMFS_FILES+=("$REPO/userspace/diskbuffer|bench/diskbuffer")
+}
+
+# buffer_tools: mbuffer and pv from the host's packages, with their
+# libraries (copy_binary), into the VM's /bin; the VM's busybox has none.
+buffer_tools() {
+	local t lib
+	[ -n "$BENCH_BUFFERS_FS" ] || return 0
+	ensure_packages "${BUFFER_PACKAGES[@]}"
+	for t in mbuffer pv; do
+		INITRAMFS_FILES+=("$(command -v "$t")|bin/$t")
+	done
+	# glibc loads libgcc_s when a thread exits (mbuffer's do): not in ldd
+	lib=$(ldconfig -p | awk '/libgcc_s\.so\.1 .*x86-64/ { print $NF; exit }')
+	[ -n "$lib" ] || die "no libgcc_s.so.1 on the host (mbuffer needs it)"
+	INITRAMFS_FILES+=("$lib|${lib#/}")
 }
 
 # make_disks: fresh sparse images: one per disk file system (room for the
 # sweep's 1 GiB file) and one that receives the results as a tar archive.
 make_disks() {
 	local fs img letters=(a b c d e) i=0 seen=" "
-	for fs in $BENCH_FS $BENCH_SWEEP_FS; do
+	for fs in $BENCH_FS $BENCH_SWEEP_FS $BENCH_DEBATE_FS $BENCH_BUFFERS_FS; do
 		case $seen in *" $fs "*) continue ;; esac
 		seen="$seen$fs "
 		[ "$fs" = tmpfs ] && continue
@@ -188,6 +258,10 @@ write_conf() {
 	MATRIX_ARGS='--size $BENCH_SIZE $common $BENCH_ARGS'
 	SWEEP_FS='$BENCH_SWEEP_FS'
 	SWEEP_ARGS='--size $BENCH_SWEEP_SIZES --reps $BENCH_SWEEP_REPS --methods $BENCH_SWEEP_METHODS --sources warm,mem $BENCH_ARGS'
+	DEBATE_FS='$BENCH_DEBATE_FS'
+	DEBATE_ARGS='--size $BENCH_DEBATE_SIZE --reps $BENCH_DEBATE_REPS --sends $BENCH_SENDS --methods $DEBATE_METHODS --sources warm,cold,hot $BENCH_ARGS'
+	BUFFERS_FS='$BENCH_BUFFERS_FS'
+	BUFFERS_ARGS='--buffers all --stream $BENCH_STREAM --slow-rate $BENCH_SLOW_RATE --buffer-mem $BENCH_BUFFER_MEM --reps $BENCH_BUFFERS_REPS'
 	CONF
 }
 
@@ -234,21 +308,25 @@ collect() {
 			[ "$STABLEPIPE_KVM" = 1 ] && echo KVM || echo "TCG: only ratios within a run mean anything")"
 		echo "module and tools: $TREE_STATE"
 		echo
-		for f in "$d"/matrix-*.txt "$d"/sweep-*.txt; do
+		for f in "$d"/matrix-*.txt "$d"/sweep-*.txt "$d"/debate-*.txt \
+			"$d"/buffers-*.txt; do
 			[ -f "$f" ] || continue
 			echo "==== $(basename "$f" .txt) ===="
 			cat "$f"
 			echo
 		done
 		echo "==== summary ===="
-		grep -hE ': (target [0-9]|steal vs copy)' "$d"/matrix-*.txt "$d"/sweep-*.txt 2>/dev/null || true
+		grep -hE ': (target [0-9]|steal vs copy|strategies)' "$d"/matrix-*.txt \
+			"$d"/sweep-*.txt "$d"/debate-*.txt "$d"/buffers-*.txt \
+			2>/dev/null || true
 	} >"$RESULTS/bench.txt"
 	{
 		printf '{\n"kernel": "%s",\n"accel": "%s",\n"tree": "%s",\n"runs": [\n' \
 			"$(cat "$d/kernel")" \
 			"$([ "$STABLEPIPE_KVM" = 1 ] && echo kvm || echo tcg)" \
 			"${TREE_STATE//\"/}"
-		for f in "$d"/matrix-*.json "$d"/sweep-*.json; do
+		for f in "$d"/matrix-*.json "$d"/sweep-*.json "$d"/debate-*.json \
+			"$d"/buffers-*.json; do
 			[ -s "$f" ] || continue
 			[ $first = 1 ] || printf ',\n'
 			first=0
@@ -259,7 +337,7 @@ collect() {
 		printf '\n]\n}\n'
 	} >"$RESULTS/bench.json"
 	first=1
-	for f in "$d"/matrix-*.csv "$d"/sweep-*.csv; do
+	for f in "$d"/matrix-*.csv "$d"/sweep-*.csv "$d"/debate-*.csv; do
 		[ -s "$f" ] || continue
 		if [ $first = 1 ]; then
 			sed -n '1s/^/run,/p' "$f"
@@ -267,6 +345,16 @@ collect() {
 		fi
 		sed "1d; s/^/$(basename "$f" .csv),/" "$f"
 	done >"$RESULTS/bench.csv"
+	# --buffers has columns of its own
+	first=1
+	for f in "$d"/buffers-*.csv; do
+		[ -s "$f" ] || continue
+		if [ $first = 1 ]; then
+			sed -n 1p "$f"
+			first=0
+		fi
+		sed 1d "$f"
+	done >"$RESULTS/buffers.csv"
 }
 
 # plot: bench.svg, MiB/s per method (clusters: the sources), one panel per
@@ -376,6 +464,92 @@ plot() {
 	gnuplot "$gp" || warn "gnuplot failed on $gp"
 }
 
+# plot_strategies: strategies.svg, MiB/s of the three strategies (and
+# read+write) per workload, one panel per file system of BENCH_DEBATE_FS.
+plot_strategies() {
+	local csv=$RESULTS/bench.csv dat=$RESULTS/plot gp fs n
+	n=$(wc -w <<<"$BENCH_DEBATE_FS")
+	[ "$n" -gt 0 ] && command -v gnuplot >/dev/null || return 0
+	mkdir -p "$dat"
+	for fs in $BENCH_DEBATE_FS; do
+		awk -F, -v run="debate-$fs" '
+		BEGIN {
+			split("splice copy-splice-1m auto-splice-1m rw", m, " ")
+			split("tcp-sendfile tcp-copy-splice tcp-auto-splice tcp-rw", t, " ")
+			for (k = 1; k <= 4; k++) { col[m[k]] = k; con[m[k]] = "pipe"
+				col[t[k]] = k; con[t[k]] = "tcp" }
+		}
+		NR == 1 { next }
+		$1 == run && $16 == "ok" && ($5 in col) {
+			w = con[$5] "," $4
+			if (!(w in seen)) { seen[w] = 1; order[++n] = w }
+			v[w, col[$5]] = $6 " " $7 " " $8
+		}
+		END {
+			print "workload reference r_min r_max copy_always c_min c_max steal_or_copy a_min a_max read+write w_min w_max"
+			for (i = 1; i <= n; i++) {
+				line = order[i]
+				for (k = 1; k <= 4; k++)
+					line = line " " ((order[i], k) in v ? v[order[i], k] : "- - -")
+				print line
+			}
+		}' "$csv" >"$dat/strategies-$fs.dat"
+	done
+	gp=$dat/strategies.gp
+	{
+		echo "set terminal svg size 1200,$((380 * n)) dynamic font 'sans,11'"
+		echo "set output '$RESULTS/strategies.svg'"
+		echo "set datafile missing '-'"
+		echo "set style data histograms"
+		echo "set style histogram errorbars gap 1 lw 1"
+		echo "set style fill solid 0.8 border -1"
+		echo "set key top right"
+		echo "set grid ytics"
+		echo "set ylabel 'MiB/s (median; bars: min to max)'"
+		echo "set yrange [0:*]"
+		echo "set multiplot layout $n,1"
+		for fs in $BENCH_DEBATE_FS; do
+			echo "set title 'the three strategies, $BENCH_DEBATE_SIZE file (hot: sends 2 to $BENCH_SENDS), $fs, kernel $KVER ($([ "$STABLEPIPE_KVM" = 1 ] && echo KVM || echo 'TCG: compare ratios only'))'"
+			echo "plot for [i=0:3] '$dat/strategies-$fs.dat' using 2+3*i:3+3*i:4+3*i:xtic(1) title columnheader(2+3*i)"
+		done
+		echo "unset multiplot"
+	} >"$gp"
+	gnuplot "$gp" || warn "gnuplot failed on $gp"
+}
+
+# plot_buffers: buffers.svg, seconds until the producer was done and until
+# the consumer had it all, per tool and consumer; a panel per file system.
+plot_buffers() {
+	local csv=$RESULTS/buffers.csv dat=$RESULTS/plot gp fs n
+	n=$(wc -w <<<"$BENCH_BUFFERS_FS")
+	[ "$n" -gt 0 ] && [ -s "$csv" ] && command -v gnuplot >/dev/null || return 0
+	mkdir -p "$dat"
+	for fs in $BENCH_BUFFERS_FS; do
+		awk -F, -v fs="$fs" 'NR == 1 { print "run producer end"; next }
+		$1 == fs && $11 == "ok" { print $3 "," $4, $6, $7 }' \
+			"$csv" >"$dat/buffers-$fs.dat"
+	done
+	gp=$dat/buffers.gp
+	{
+		echo "set terminal svg size 1000,$((340 * n)) dynamic font 'sans,11'"
+		echo "set output '$RESULTS/buffers.svg'"
+		echo "set style data histograms"
+		echo "set style histogram clustered gap 1"
+		echo "set style fill solid 0.8 border -1"
+		echo "set key top left"
+		echo "set grid ytics"
+		echo "set ylabel 'seconds (median)'"
+		echo "set yrange [0:*]"
+		echo "set multiplot layout $n,1"
+		for fs in $BENCH_BUFFERS_FS; do
+			echo "set title '$BENCH_STREAM stream through each tool, fast and slow ($BENCH_SLOW_RATE/s) consumer, $fs, kernel $KVER'"
+			echo "plot '$dat/buffers-$fs.dat' using 2:xtic(1) title 'producer done', '' using 3 title 'consumer done'"
+		done
+		echo "unset multiplot"
+	} >"$gp"
+	gnuplot "$gp" || warn "gnuplot failed on $gp"
+}
+
 main() {
 	local reports
 	[ $# -eq 0 ] || {
@@ -392,6 +566,7 @@ main() {
 	tree_state
 	build_module
 	build_bench
+	buffer_tools
 	make_disks
 	write_conf
 	say "building the initramfs"
@@ -402,12 +577,17 @@ main() {
 	reports=$(tr -d '\r' <"$BUILD/console.log" | grep -E "$KERNEL_REPORT" || true)
 	collect
 	plot
+	plot_strategies
+	plot_buffers
 	echo
 	cat "$RESULTS/bench.txt"
 	echo
 	say "results in $RESULTS: bench.txt bench.json bench.csv $(
 		[ -f "$RESULTS/bench.svg" ] && echo bench.svg) $(
-		[ -f "$RESULTS/sweep.svg" ] && echo sweep.svg) ktap.txt console.log"
+		[ -f "$RESULTS/sweep.svg" ] && echo sweep.svg) $(
+		[ -f "$RESULTS/strategies.svg" ] && echo strategies.svg) $(
+		[ -s "$RESULTS/buffers.csv" ] && echo buffers.csv) $(
+		[ -f "$RESULTS/buffers.svg" ] && echo buffers.svg) ktap.txt console.log"
 	if [ -n "$reports" ]; then
 		printf '%s\n' "$reports"
 		warn "kernel reports on the console (above; $RESULTS/console.log)"
