@@ -236,7 +236,7 @@ gate_werror() {
 gate_i386() {
 	local dir=$WORK/i386 out=$WORK/i386-build.log cc=$WORK/i386/cc-m32
 	gate_start
-	copy_sources "$dir" uapi userspace VERSION
+	copy_sources "$dir" uapi userspace selftests VERSION
 	make -s -C "$dir/userspace" clean >/dev/null 2>&1
 	# one word for CC: the test scripts run "$CC"
 	printf '#!/bin/sh\nexec gcc -m32 "$@"\n' >"$cc" && chmod +x "$cc"
