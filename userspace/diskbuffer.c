@@ -15,8 +15,11 @@
  * read yet: the linux-fsdevel report of June 2023 about the original
  * diskbuffer.  Bytes that sendfile(2) has moved into /dev/stablepipe are
  * the device's own when the call returns.  Without the device, the bytes
- * go through user memory (pread + write).  Nothing here ever splices the
- * temporary file into a pipe.
+ * go through user memory (pread + write).  The temporary file is spliced
+ * only into a private pipe of 1 MiB that nobody else can reach, and from
+ * there into the device, so that whole large folios reach the device and
+ * can be stolen (sendfile's own pipe has 16 slots); the file is punched
+ * only below what the device holds, never below what that pipe holds.
  *
  * One thread, one ppoll(2) loop.  Every step moves at most CHUNK bytes
  * and never blocks on a pipe: splice(2) gets SPLICE_F_NONBLOCK, the
@@ -65,6 +68,8 @@
 #define RECHECK_EVERY	((off_t)64 << 20)	/* statvfs again after this */
 #define PIPE_WANT	(1 << 20)		/* F_SETPIPE_SZ on our pipes */
 #define SENDFILE_MAX	((size_t)0x7ffff000)	/* MAX_RW_COUNT */
+#define PRIV_PIPE	(1 << 20)		/* the private pipe tmp -> device */
+#define FOLIO_ALIGN	((off_t)128 << 10)	/* see push_piped() */
 
 static const char *prog = "diskbuffer";
 
@@ -118,6 +123,8 @@ struct db {
 	off_t dev_bytes;	/* bytes in the instance, by our count */
 	off_t dev_cap;
 	off_t dev_in;		/* bytes ever sent into it */
+	int prd, pwr;		/* private pipe tmp -> device; -1 without */
+	off_t piped;		/* tmp's [sent, sent + piped) is in it */
 	const char *nodev_why;	/* why the device is not used */
 
 	/* stdout */
@@ -244,6 +251,7 @@ static void print_stats(struct db *db)
 		R(copied_pinned), R(copied_dirty), R(copied_writeback),
 		R(copied_large_folio), R(copied_busy),
 		R(copied_not_stealable), R(copied_partial), R(copied_small),
+		R(copied_hot),
 #undef R
 	};
 
@@ -468,6 +476,20 @@ static void dev_resync(struct db *db)
 		db->dev_bytes = v;
 }
 
+/*
+ * Close the private pipe.  What it held is dropped: those bytes are below
+ * nothing we counted as sent, so they are read from tmp again.
+ */
+static void priv_pipe_close(struct db *db)
+{
+	if (db->pwr >= 0)
+		close(db->pwr);
+	if (db->prd >= 0)
+		close(db->prd);
+	db->pwr = db->prd = -1;
+	db->piped = 0;
+}
+
 static void dev_close(struct db *db)
 {
 	if (db->dwr >= 0)
@@ -476,31 +498,12 @@ static void dev_close(struct db *db)
 		close(db->drd);
 	db->dwr = db->drd = -1;
 	db->dev = false;
+	priv_pipe_close(db);
 }
 
-/* tmp -> device: one sendfile(2), then punch behind it. */
-static void push(struct db *db)
+/* The device refused what we sent into it: fall back, or give up. */
+static void push_failed(struct db *db, const char *how)
 {
-	off_t room = db->dev_cap - db->dev_bytes, off = db->sent;
-	size_t len = (size_t)(db->in - db->sent);
-	ssize_t n;
-
-	if (room <= 0)
-		return;
-	if ((off_t)len > room)
-		len = (size_t)room;
-	if (len > SENDFILE_MAX)
-		len = SENDFILE_MAX;
-	n = sendfile(db->dwr, db->tmp, &off, len);
-	if (n > 0) {
-		db->sent += n;
-		db->dev_bytes += n;
-		db->dev_in += n;
-		punch_behind(db);	/* the device owns [.., sent) now */
-		return;
-	}
-	if (n == 0)
-		fatal(db, EX_IOERR, "%s: the temporary file shrank", db->where);
 	switch (errno) {
 	case EINTR:
 		return;
@@ -512,18 +515,146 @@ static void push(struct db *db)
 	case ENOSYS:
 	case EOPNOTSUPP:
 		if (db->dev_in == 0) {
-			msg(db, "warning: sendfile into %s: %s; copying "
-			    "through user memory", STABLEPIPE_DEV,
+			msg(db, "warning: %s into %s: %s; copying through "
+			    "user memory", how, STABLEPIPE_DEV,
 			    strerror(errno));
 			dev_close(db);
-			db->nodev_why = "sendfile";
+			db->nodev_why = how;
 			return;
 		}
 		__attribute__((fallthrough));
 	default:
-		fatal(db, EX_IOERR, "sendfile into %s: %s", STABLEPIPE_DEV,
+		fatal(db, EX_IOERR, "%s into %s: %s", how, STABLEPIPE_DEV,
 		      strerror(errno));
 	}
+}
+
+/* The device took @n bytes from tmp's db->sent on: they are its own now. */
+static void pushed(struct db *db, off_t n)
+{
+	db->sent += n;
+	db->dev_bytes += n;
+	db->dev_in += n;
+	punch_behind(db);	/* the device owns [.., sent) now */
+}
+
+/*
+ * Room in the device that push() waits for: with the private pipe, room
+ * for a FOLIO_ALIGN chunk (or for all that is left), so that it does not
+ * split large folios to fill the last pages of room; else any room.
+ */
+static bool push_ready(const struct db *db)
+{
+	off_t want = 1;
+
+	if (!db->dev || db->dwr < 0 || db->dev_wait || db->in <= db->sent)
+		return false;
+	if (db->prd >= 0)
+		want = db->in - db->sent < FOLIO_ALIGN ? db->in - db->sent :
+							 FOLIO_ALIGN;
+	return db->dev_cap - db->dev_bytes >= want;
+}
+
+/*
+ * tmp -> private pipe -> device: top up the pipe, move what fits into the
+ * device, then punch behind it.
+ *
+ * A large folio is stolen only when the pipe holds all of it and it all
+ * fits in the device in one splice; otherwise it is copied
+ * (copied_large_folio).  Large folios are naturally aligned in the file,
+ * none larger than FOLIO_ALIGN crosses a multiple of FOLIO_ALIGN, so both
+ * splices end at such a multiple when there is one to end at.  When there
+ * is none (the last bytes of the input so far, or no room for a whole
+ * chunk), they take what there is: never wait for data that may not come.
+ * The file is read FOLIO_ALIGN at a time: readahead makes folios no
+ * larger than the request or the device's read_ahead_kb (128 KiB unless
+ * set otherwise), where one large request would let it make them as
+ * large as the disk's largest I/O (a 1 MiB folio can never be whole in
+ * this pipe and fit in the device).
+ *
+ * The pipe holds page-cache references to tmp's [sent, sent + piped):
+ * nothing punches there (punch_behind() stops at sent), and it is empty
+ * whenever sent == in, before the device's write end is closed.
+ */
+static void push_piped(struct db *db)
+{
+	off_t start = db->sent + db->piped, end, room;
+	off_t want = db->sent + PRIV_PIPE < db->in ? db->sent + PRIV_PIPE :
+						    db->in;
+	ssize_t n;
+
+	end = want & ~(FOLIO_ALIGN - 1);
+	if (end <= start && !db->piped)
+		end = want;
+	while (end > start) {
+		n = splice(db->tmp, &start, db->pwr, NULL,
+			   (size_t)(end - start < FOLIO_ALIGN ? end - start :
+							       FOLIO_ALIGN),
+			   SPLICE_F_NONBLOCK);
+		if (n > 0) {
+			db->piped += n;
+			continue;
+		}
+		if (n == 0)
+			fatal(db, EX_IOERR, "%s: the temporary file shrank",
+			      db->where);
+		if (errno == EINVAL && !db->piped) {
+			priv_pipe_close(db);	/* no splice from tmp */
+			return;
+		}
+		if (errno != EAGAIN && errno != EINTR)
+			fatal(db, EX_IOERR, "reading the temporary file: %s",
+			      strerror(errno));
+		break;
+	}
+	if (!db->piped)
+		return;
+	room = db->dev_cap - db->dev_bytes;
+	if (room <= 0)
+		return;
+	want = db->piped < room ? db->piped : room;
+	end = (db->sent + want) & ~(FOLIO_ALIGN - 1);
+	if (end > db->sent)
+		want = end - db->sent;
+	n = splice(db->prd, NULL, db->dwr, NULL, (size_t)want,
+		   SPLICE_F_NONBLOCK);
+	if (n > 0) {
+		db->piped -= n;
+		pushed(db, n);
+		return;
+	}
+	if (n == 0)	/* the pipe has a writer, us: cannot happen */
+		fatal(db, EX_SOFTWARE, "splice into %s: 0 bytes",
+		      STABLEPIPE_DEV);
+	push_failed(db, "splice");
+}
+
+/* tmp -> device: one step, then punch behind it. */
+static void push(struct db *db)
+{
+	off_t room = db->dev_cap - db->dev_bytes, off = db->sent;
+	size_t len = (size_t)(db->in - db->sent);
+	ssize_t n;
+
+	if (db->prd >= 0) {
+		push_piped(db);
+		if (db->prd >= 0)
+			return;
+	}
+	if (room <= 0)
+		return;
+	if ((off_t)len > room)
+		len = (size_t)room;
+	if (len > SENDFILE_MAX)
+		len = SENDFILE_MAX;
+	n = sendfile(db->dwr, db->tmp, &off, len);
+	if (n > 0) {
+		pushed(db, n);
+		return;
+	}
+	if (n == 0)
+		fatal(db, EX_IOERR, "%s: the temporary file shrank", db->where);
+	push_failed(db, "sendfile");
 }
 
 static _Noreturn void consumer_gone(struct db *db)
@@ -742,6 +873,32 @@ static void setup_out_pipe(struct db *db, const struct stat *st)
 	db->out_small = true;
 }
 
+/*
+ * The private pipe of push_piped(): PRIV_PIPE bytes, or none (sendfile
+ * then, as without it): an unprivileged user gets at most
+ * /proc/sys/fs/pipe-max-size (1 MiB by default), and small pipes once
+ * over pipe-user-pages-soft.  A device too small for two chunks of
+ * FOLIO_ALIGN would make push_ready() wait for room it never has.
+ */
+static void setup_priv_pipe(struct db *db)
+{
+	int p[2];
+
+	db->prd = db->pwr = -1;
+	db->piped = 0;
+	if (!db->dev || db->dev_cap < 2 * FOLIO_ALIGN)
+		return;
+	if (pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0)
+		return;
+	if (fcntl(p[1], F_SETPIPE_SZ, PRIV_PIPE) < PRIV_PIPE) {
+		close(p[0]);
+		close(p[1]);
+		return;
+	}
+	db->prd = p[0];
+	db->pwr = p[1];
+}
+
 static void setup(struct db *db, const char *dir, const char *keep_file)
 {
 	struct stat st;
@@ -831,6 +988,7 @@ static void setup(struct db *db, const char *dir, const char *keep_file)
 		}
 	}
 	db->out_splice = db->dev && db->out_kind == OUT_PIPE;
+	setup_priv_pipe(db);
 }
 
 int main(int argc, char *argv[])
@@ -929,8 +1087,7 @@ int main(int argc, char *argv[])
 			break;
 
 		out_open = !db.defer || in_done(&db);
-		can_push = db.dev && db.dwr >= 0 && !db.dev_wait &&
-			   db.in > db.sent && db.dev_bytes < db.dev_cap;
+		can_push = push_ready(&db);
 		can_drain = out_open && !db.out_wait &&
 			    (buf_len(&db.obuf) ||
 			     (db.dev ? db.dev_bytes > 0 : db.in > db.sent));
@@ -1009,8 +1166,7 @@ int main(int argc, char *argv[])
 
 		if (in_i >= 0 ? pfd[in_i].revents != 0 : buf_len(&db.ibuf) != 0)
 			ingest(&db, in_i >= 0);
-		if (db.dev && db.dwr >= 0 && !db.dev_wait && db.in > db.sent &&
-		    db.dev_bytes < db.dev_cap)
+		if (push_ready(&db))
 			push(&db);
 		out_open = !db.defer || in_done(&db);
 		if (out_open && !db.out_wait &&
