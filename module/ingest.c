@@ -358,9 +358,9 @@ static bool sp_folio_is_hot(struct folio *folio)
  * a shmem folio); a large folio that the pipe does not hold whole within @limit
  * (sp_folio_run()); a hot folio (sp_folio_is_hot()), which stealing would
  * take out of a page cache that is going to need it again; a folio with
- * more references than sp_expected_refs() allows.  The checks are made without the folio lock and only classify:
- * the owner's try_steal, under the folio lock, decides, and
- * sp_steal_run() copies when it refuses.
+ * more references than sp_expected_refs() allows.  The checks are made
+ * without the folio lock and only classify: the owner's try_steal, under
+ * the folio lock, decides, and sp_steal_run() copies when it refuses.
  *
  * Context: Called with @pipe locked and @sp->lock held.
  * Return: %SP_PAGES_STOLEN when stealing may be tried, else the
