@@ -638,7 +638,8 @@ static void push(struct db *db)
 
 	if (db->prd >= 0) {
 		push_piped(db);
-		if (db->prd >= 0)
+		/* done, unless it dropped the pipe: no splice from tmp */
+		if (db->prd >= 0 || !db->dev)
 			return;
 	}
 	if (room <= 0)
