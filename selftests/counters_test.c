@@ -22,6 +22,10 @@
  *   XFS:   stolen + copied == 2048 only (large folios are copied)
  * A just-written 1 MiB file (dirty, not written back) sent with sendfile
  * is >= 90% copied_dirty on every filesystem (t_sendfile_dirty).
+ * Cache-friendly auto, through a pipe of 1 MiB, on every filesystem but
+ * tmpfs: a cold 4 MiB file sent once is >= 95% stolen and leaves the page
+ * cache (t_cold_file_stolen); one read twice and sent 10 times is <= 10%
+ * stolen, >= 80% copied_hot and >= 90% still cached (t_hot_file_copied).
  */
 #define _GNU_SOURCE
 #include <stddef.h>
