@@ -176,9 +176,10 @@ static inline int sp_folio_expected_refs(struct folio *folio)
  * LRU_REFS_FLAGS).  Without the multi-gen LRU they stay 0.  folio->flags
  * is an unsigned long in 6.1 and 6.12 (6.12 mm_types.h:73) and a
  * memdesc_flags_t, whose word is .f, in 7.2 and 7.3 (7.2
- * mm_types.h:41); Kbuild defines SP_HAVE_MEMDESC_FLAGS then.  folio_lru_refs() in mm_inline.h reads the
- * same bits but means different things on 6.12 (accesses beyond the
- * first, plus PG_workingset) and 7.2 (all accesses), so it is not used.
+ * mm_types.h:41); Kbuild defines SP_HAVE_MEMDESC_FLAGS then.
+ * folio_lru_refs() in mm_inline.h reads the same bits but means
+ * different things on 6.12 (accesses beyond the first, plus
+ * PG_workingset) and 7.2 (all accesses), so it is not used.
  *
  * Context: Any.  Read without the folio lock: a racy hint.
  * Return: the LRU_REFS_MASK bits of @folio->flags, not shifted; 0 when
