@@ -13,8 +13,8 @@
  * pipe would leave references to page-cache folios in the pipe, and
  * punching the file behind them can zero bytes that the consumer has not
  * read yet: the linux-fsdevel report of June 2023 about the original
- * diskbuffer.  Bytes that sendfile(2) has moved into /dev/stablepipe are
- * the device's own when the call returns.  Without the device, the bytes
+ * diskbuffer.  Bytes that splice(2) or sendfile(2) has moved into
+ * /dev/stablepipe are the device's own when the call returns.  Without the device, the bytes
  * go through user memory (pread + write).  The temporary file is spliced
  * only into a private pipe of 1 MiB that nobody else can reach, and from
  * there into the device, so that whole large folios reach the device and
