@@ -14,15 +14,16 @@
  * punching the file behind them can zero bytes that the consumer has not
  * read yet: the linux-fsdevel report of June 2023 about the original
  * diskbuffer.  Bytes that splice(2) or sendfile(2) has moved into
- * /dev/stablepipe are the device's own when the call returns.  Without the device, the bytes
- * go through user memory (pread + write).  The temporary file is spliced
- * only into a private pipe of 1 MiB that nobody else can reach, and from
- * there into the device, so that whole large folios reach the device and
- * can be stolen (sendfile's own pipe has 16 slots); the file is punched
- * only below what the device holds, never below what that pipe holds.
+ * /dev/stablepipe are the device's own when the call returns.  Without
+ * the device, the bytes go through user memory (pread + write).  The
+ * temporary file is spliced only into a private pipe of 1 or 2 MiB that
+ * nobody else can reach, and from there into the device, so that whole
+ * large folios reach the device and can be stolen (sendfile's own pipe
+ * has 16 slots); the file is punched only below what the device holds,
+ * never below what that pipe holds.
  *
  * One thread, one ppoll(2) loop.  Every step moves at most CHUNK bytes
- * and never blocks on a pipe: splice(2) gets SPLICE_F_NONBLOCK, the
+ * (a private pipe's worth into the device) and never blocks on a pipe: splice(2) gets SPLICE_F_NONBLOCK, the
  * device's files are O_NONBLOCK, and a pipe on stdout that we write(2) to
  * is reopened through /proc as a description of our own, made non-blocking
  * without touching the one we share with the shell.  The loop sleeps only
@@ -68,8 +69,9 @@
 #define RECHECK_EVERY	((off_t)64 << 20)	/* statvfs again after this */
 #define PIPE_WANT	(1 << 20)		/* F_SETPIPE_SZ on our pipes */
 #define SENDFILE_MAX	((size_t)0x7ffff000)	/* MAX_RW_COUNT */
-#define PRIV_PIPE	(1 << 20)		/* the private pipe tmp -> device */
-#define FOLIO_ALIGN	((off_t)128 << 10)	/* see push_piped() */
+#define PRIV_PIPE_MAX	(2 << 20)		/* the private pipe tmp -> device */
+#define PRIV_PIPE_MIN	(1 << 20)		/* ... or at least this */
+#define DEV_WANT	((__u64)4 << 20)	/* device capacity it asks for */
 
 static const char *prog = "diskbuffer";
 
@@ -124,6 +126,7 @@ struct db {
 	off_t dev_cap;
 	off_t dev_in;		/* bytes ever sent into it */
 	int prd, pwr;		/* private pipe tmp -> device; -1 without */
+	off_t pp_size;		/* its size, a power of two */
 	off_t piped;		/* tmp's [sent, sent + piped) is in it */
 	const char *nodev_why;	/* why the device is not used */
 
@@ -540,8 +543,9 @@ static void pushed(struct db *db, off_t n)
 
 /*
  * Room in the device that push() waits for: with the private pipe, room
- * for a FOLIO_ALIGN chunk (or for all that is left), so that it does not
- * split large folios to fill the last pages of room; else any room.
+ * for a chunk of its size (or for all that is left), so that it does not
+ * split large folios to fill the last pages of room; else any room.  An
+ * empty device has that room (setup_priv_pipe()).
  */
 static bool push_ready(const struct db *db)
 {
@@ -550,8 +554,8 @@ static bool push_ready(const struct db *db)
 	if (!db->dev || db->dwr < 0 || db->dev_wait || db->in <= db->sent)
 		return false;
 	if (db->prd >= 0)
-		want = db->in - db->sent < FOLIO_ALIGN ? db->in - db->sent :
-							 FOLIO_ALIGN;
+		want = db->in - db->sent < db->pp_size ? db->in - db->sent :
+							 db->pp_size;
 	return db->dev_cap - db->dev_bytes >= want;
 }
 
@@ -561,16 +565,14 @@ static bool push_ready(const struct db *db)
  *
  * A large folio is stolen only when the pipe holds all of it and it all
  * fits in the device in one splice; otherwise it is copied
- * (copied_large_folio).  Large folios are naturally aligned in the file,
- * none larger than FOLIO_ALIGN crosses a multiple of FOLIO_ALIGN, so both
+ * (copied_large_folio).  Large folios are naturally aligned in the file:
+ * none larger than the pipe crosses a multiple of its size, so both
  * splices end at such a multiple when there is one to end at.  When there
  * is none (the last bytes of the input so far, or no room for a whole
  * chunk), they take what there is: never wait for data that may not come.
- * The file is read FOLIO_ALIGN at a time: readahead makes folios no
- * larger than the request or the device's read_ahead_kb (128 KiB unless
- * set otherwise), where one large request would let it make them as
- * large as the disk's largest I/O (a 1 MiB folio can never be whole in
- * this pipe and fit in the device).
+ * Readahead makes folios of up to 2 MiB on 7.2 (6.1 stays at 128 KiB
+ * with the default read_ahead_kb); a folio larger than the pipe is
+ * copied.
  *
  * The pipe holds page-cache references to tmp's [sent, sent + piped):
  * nothing punches there (punch_behind() stops at sent), and it is empty
@@ -578,18 +580,16 @@ static bool push_ready(const struct db *db)
  */
 static void push_piped(struct db *db)
 {
-	off_t start = db->sent + db->piped, end, room;
-	off_t want = db->sent + PRIV_PIPE < db->in ? db->sent + PRIV_PIPE :
-						    db->in;
+	off_t start = db->sent + db->piped, end, room, align = db->pp_size;
+	off_t want = db->sent + align < db->in ? db->sent + align : db->in;
 	ssize_t n;
 
-	end = want & ~(FOLIO_ALIGN - 1);
+	end = want & ~(align - 1);
 	if (end <= start && !db->piped)
 		end = want;
 	while (end > start) {
 		n = splice(db->tmp, &start, db->pwr, NULL,
-			   (size_t)(end - start < FOLIO_ALIGN ? end - start :
-							       FOLIO_ALIGN),
+			   (size_t)(end - start),
 			   SPLICE_F_NONBLOCK);
 		if (n > 0) {
 			db->piped += n;
@@ -613,7 +613,7 @@ static void push_piped(struct db *db)
 	if (room <= 0)
 		return;
 	want = db->piped < room ? db->piped : room;
-	end = (db->sent + want) & ~(FOLIO_ALIGN - 1);
+	end = (db->sent + want) & ~(align - 1);
 	if (end > db->sent)
 		want = end - db->sent;
 	n = splice(db->prd, NULL, db->dwr, NULL, (size_t)want,
@@ -875,29 +875,41 @@ static void setup_out_pipe(struct db *db, const struct stat *st)
 }
 
 /*
- * The private pipe of push_piped(): PRIV_PIPE bytes, or none (sendfile
+ * The private pipe of push_piped(): PRIV_PIPE_MAX bytes, room for the
+ * largest folio readahead makes, or PRIV_PIPE_MIN, or none (sendfile
  * then, as without it): an unprivileged user gets at most
  * /proc/sys/fs/pipe-max-size (1 MiB by default), and small pipes once
- * over pipe-user-pages-soft.  A device too small for two chunks of
- * FOLIO_ALIGN would make push_ready() wait for room it never has.
+ * over pipe-user-pages-soft.  The device is asked for DEV_WANT, room for
+ * a few chunks of the pipe's size; it may say no (max_capacity, the
+ * user's limits), and one smaller than the pipe would make push_ready()
+ * wait for room it never has.
  */
 static void setup_priv_pipe(struct db *db)
 {
-	int p[2];
+	__u64 cap = DEV_WANT;
+	int p[2], size;
 
 	db->prd = db->pwr = -1;
 	db->piped = 0;
-	if (!db->dev || db->dev_cap < 2 * FOLIO_ALIGN)
+	if (!db->dev)
 		return;
+	if (db->dev_cap < (off_t)cap &&
+	    ioctl(db->drd, STABLEPIPE_IOC_SET_CAPACITY, &cap) == 0)
+		db->dev_cap = (off_t)cap;
 	if (pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0)
 		return;
-	if (fcntl(p[1], F_SETPIPE_SZ, PRIV_PIPE) < PRIV_PIPE) {
+	size = fcntl(p[1], F_SETPIPE_SZ, PRIV_PIPE_MAX);
+	if (size < PRIV_PIPE_MAX)
+		size = fcntl(p[1], F_SETPIPE_SZ, PRIV_PIPE_MIN);
+	if (size < PRIV_PIPE_MIN || (size & (size - 1)) ||
+	    db->dev_cap < (off_t)size) {
 		close(p[0]);
 		close(p[1]);
 		return;
 	}
 	db->prd = p[0];
 	db->pwr = p[1];
+	db->pp_size = size;
 }
 
 static void setup(struct db *db, const char *dir, const char *keep_file)
