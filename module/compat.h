@@ -162,4 +162,36 @@ static inline int sp_folio_expected_refs(struct folio *folio)
 #endif
 }
 
+/**
+ * sp_folio_lru_refs() - the multi-gen LRU's access count bits of a folio
+ * @folio: the folio
+ *
+ * With the multi-gen LRU (CONFIG_LRU_GEN; Debian builds it on every
+ * kernel we support and enables it by default from 6.12 on, not on 6.1)
+ * folio_mark_accessed() counts accesses through file descriptors in
+ * LRU_REFS_MASK bits of folio->flags after PG_referenced: 6.1 and 6.12
+ * set PG_workingset at the second access and these bits from the third
+ * (6.12 mm/swap.c folio_inc_refs()); 7.x sets these bits from the second
+ * and PG_workingset once they are full (7.2 mmzone.h, the comment on
+ * LRU_REFS_FLAGS).  Without the multi-gen LRU they stay 0.  folio->flags
+ * is an unsigned long in 6.1 and 6.12 (6.12 mm_types.h:73) and a
+ * memdesc_flags_t, whose word is .f, in 7.2 and 7.3 (7.2
+ * mm_types.h:41); Kbuild defines SP_HAVE_MEMDESC_FLAGS then.
+ * folio_lru_refs() in mm_inline.h reads the same bits but means
+ * different things on 6.12 (accesses beyond the first, plus
+ * PG_workingset) and 7.2 (all accesses), so it is not used.
+ *
+ * Context: Any.  Read without the folio lock: a racy hint.
+ * Return: the LRU_REFS_MASK bits of @folio->flags, not shifted; 0 when
+ * the kernel has no multi-gen LRU.
+ */
+static inline unsigned long sp_folio_lru_refs(const struct folio *folio)
+{
+#ifdef SP_HAVE_MEMDESC_FLAGS
+	return READ_ONCE(folio->flags.f) & LRU_REFS_MASK;
+#else
+	return READ_ONCE(folio->flags) & LRU_REFS_MASK;
+#endif
+}
+
 #endif /* STABLEPIPE_COMPAT_H */

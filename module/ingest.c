@@ -303,6 +303,45 @@ static bool sp_folio_is_callers(struct folio *folio)
 }
 
 /**
+ * sp_folio_is_hot() - has a page-cache folio been used before this splice?
+ * @folio: a page-cache folio that a pipe buffer holds
+ *
+ * Reads what the LRU already knows of the folio's use.  The read that
+ * filled the pipe marked it accessed once (filemap_read() on 6.1,
+ * filemap_splice_read() from 6.5 on call folio_mark_accessed() on each
+ * folio they put in the pipe), so a folio that readahead just brought in
+ * for this splice has PG_referenced and nothing more.  One more access,
+ * before or since, leaves a mark that one access does not:
+ *
+ * - the active/inactive LRU (6.1): the second access queues the folio
+ *   for activation (PG_active; while it waits in the per-cpu batch, the
+ *   batch's reference makes it copied_busy); PG_workingset means it was
+ *   active once, or refaulted after eviction while active;
+ * - the multi-gen LRU (6.12 on): PG_workingset from the second access on
+ *   6.12, access count bits (sp_folio_lru_refs()) on 7.x; a refault of a
+ *   folio that was accessed often sets PG_workingset again.
+ *
+ * POSIX_FADV_NOREUSE cannot be seen here: it is FMODE_NOREUSE on the
+ * struct file (6.3 on), and a pipe buffer leads to the folio and its
+ * mapping, never to the file that filled the pipe; the kernel itself uses
+ * it only for page-table accesses (vma_has_recency()).  POSIX_FADV_DONTNEED
+ * takes clean unmapped folios out of the page cache, and deactivates
+ * those it cannot, clearing these marks.
+ *
+ * The flags are read without the folio lock, and may change right after:
+ * a hint for a policy, never a condition of safety (try_steal decides
+ * that).
+ *
+ * Return: true when @folio was used beyond the access that put it in the
+ * pipe.
+ */
+static bool sp_folio_is_hot(struct folio *folio)
+{
+	return folio_test_active(folio) || folio_test_workingset(folio) ||
+	       (folio_test_referenced(folio) && sp_folio_lru_refs(folio));
+}
+
+/**
  * sp_steal_verdict() - steal the buffer at the tail of a pipe, or copy it?
  * @sp: the instance, whose policy is read
  * @pipe: the pipe, not empty; its tail buffer is whole (the caller takes
@@ -310,16 +349,18 @@ static bool sp_folio_is_callers(struct folio *folio)
  * @limit: the most bytes the caller may take
  * @run: set to the number of buffers from the tail that hold the tail
  *	buffer's folio, once the checks get that far (always when
- *	%SP_PAGES_STOLEN is returned); left alone for the earlier verdicts
+ *	%SP_PAGES_STOLEN or %SP_COPIED_HOT is returned); left alone for the
+ *	earlier verdicts
  *
  * In order: the copy policy; a buffer under half a page; a folio that is
  * mapped, maybe DMA-pinned, dirty or under writeback; a folio that is not
  * in a regular file's page cache (an anonymous pipe page, an anonymous or
  * a shmem folio); a large folio that the pipe does not hold whole within @limit
- * (sp_folio_run()); a folio with more references than sp_expected_refs()
- * allows.  The checks are made without the folio lock and only classify:
- * the owner's try_steal, under the folio lock, decides, and
- * sp_steal_run() copies when it refuses.
+ * (sp_folio_run()); a hot folio (sp_folio_is_hot()), which stealing would
+ * take out of a page cache that is going to need it again; a folio with
+ * more references than sp_expected_refs() allows.  The checks are made
+ * without the folio lock and only classify: the owner's try_steal, under
+ * the folio lock, decides, and sp_steal_run() copies when it refuses.
  *
  * Context: Called with @pipe locked and @sp->lock held.
  * Return: %SP_PAGES_STOLEN when stealing may be tried, else the
@@ -368,6 +409,8 @@ static enum sp_stat sp_steal_verdict(const struct sp_instance *sp,
 	*run = sp_folio_run(pipe, limit);
 	if (!*run)
 		return SP_COPIED_LARGE_FOLIO;
+	if (sp_folio_is_hot(folio))
+		return SP_COPIED_HOT;
 	/*
 	 * Capacity counts pages: the stolen folio is held whole, however
 	 * few of its bytes the buffers hold.  Without a page left for each
@@ -505,9 +548,9 @@ static ssize_t sp_steal_run(struct sp_instance *sp,
  *
  * A buffer longer than @limit is copied in part (counted as
  * copied_partial) and keeps the rest.  A whole buffer is stolen or copied
- * as sp_steal_verdict() says; when it is stolen and starts a large folio
- * that the next buffers complete, those are taken too.  An empty buffer
- * is dropped.
+ * as sp_steal_verdict() says; when it is stolen, or copied as hot, and
+ * starts a large folio that the next buffers complete, those are taken
+ * too.  An empty buffer is dropped.
  *
  * Context: Process context; may sleep.  Called with @pipe locked and
  * @sp->lock held.
@@ -539,8 +582,12 @@ static ssize_t sp_take(struct sp_instance *sp, struct pipe_inode_info *pipe,
 		return got ? got : -ENOMEM;
 	}
 	why = sp_steal_verdict(sp, pipe, limit, &run);
-	/* Confirm only what is taken: all of a run to steal, else one. */
-	if (why != SP_PAGES_STOLEN)
+	/*
+	 * Confirm only what is taken: all of a run to steal or a hot folio
+	 * to copy whole (its later buffers, on their own, would look like a
+	 * folio held in part), else one.
+	 */
+	if (why != SP_PAGES_STOLEN && why != SP_COPIED_HOT)
 		run = 1;
 	for (i = 0; i < run; i++) {
 		ret = pipe_buf_confirm(pipe, sp_pipe_buf(pipe, pipe->tail + i));
@@ -556,7 +603,7 @@ static ssize_t sp_take(struct sp_instance *sp, struct pipe_inode_info *pipe,
 		ret = sp_steal_run(sp, pipe, run);
 		return ret ? ret : -ENOMEM;
 	}
-	got = sp_copy_run(sp, pipe, 1, why);
+	got = sp_copy_run(sp, pipe, run, why);
 	return got ? got : -ENOMEM;
 }
 

@@ -42,6 +42,7 @@ static const struct {
 	SP_FIELD(SP_COPIED_NOT_STEALABLE, copied_not_stealable),
 	SP_FIELD(SP_COPIED_PARTIAL, copied_partial),
 	SP_FIELD(SP_COPIED_SMALL, copied_small),
+	SP_FIELD(SP_COPIED_HOT, copied_hot),
 	SP_FIELD(SP_BYTES_IN_WRITE, bytes_in_write),
 	SP_FIELD(SP_BYTES_IN_SPLICE, bytes_in_splice),
 	SP_FIELD(SP_BYTES_IN_SENDFILE, bytes_in_sendfile),

@@ -25,6 +25,7 @@ TRACE_DEFINE_ENUM(SP_COPIED_BUSY);
 TRACE_DEFINE_ENUM(SP_COPIED_NOT_STEALABLE);
 TRACE_DEFINE_ENUM(SP_COPIED_PARTIAL);
 TRACE_DEFINE_ENUM(SP_COPIED_SMALL);
+TRACE_DEFINE_ENUM(SP_COPIED_HOT);
 TRACE_DEFINE_ENUM(SP_BYTES_OUT_READ);
 TRACE_DEFINE_ENUM(SP_BYTES_OUT_SPLICE);
 
@@ -53,7 +54,8 @@ TRACE_EVENT(stablepipe_ingest,
 				       { SP_COPIED_BUSY, "copied_busy" },
 				       { SP_COPIED_NOT_STEALABLE, "copied_not_stealable" },
 				       { SP_COPIED_PARTIAL, "copied_partial" },
-				       { SP_COPIED_SMALL, "copied_small" }),
+				       { SP_COPIED_SMALL, "copied_small" },
+				       { SP_COPIED_HOT, "copied_hot" }),
 		      __entry->pages, __entry->bytes)
 );
 

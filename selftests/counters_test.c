@@ -22,6 +22,10 @@
  *   XFS:   stolen + copied == 2048 only (large folios are copied)
  * A just-written 1 MiB file (dirty, not written back) sent with sendfile
  * is >= 90% copied_dirty on every filesystem (t_sendfile_dirty).
+ * Cache-friendly auto, through a pipe of 1 MiB, on every filesystem but
+ * tmpfs: a cold 4 MiB file sent once is >= 95% stolen and leaves the page
+ * cache (t_cold_file_stolen); one read twice and sent 10 times is <= 10%
+ * stolen, >= 80% copied_hot and >= 90% still cached (t_hot_file_copied).
  */
 #define _GNU_SOURCE
 #include <stddef.h>
@@ -41,7 +45,7 @@ static const struct {
 	F(copied_not_stealable), F(copied_partial), F(copied_small),
 	F(bytes_in_write),
 	F(bytes_in_splice), F(bytes_in_sendfile), F(bytes_out_read),
-	F(bytes_out_splice), F(bytes_buffered), F(capacity),
+	F(bytes_out_splice), F(bytes_buffered), F(capacity), F(copied_hot),
 #undef F
 };
 
@@ -50,7 +54,7 @@ static const char *const proc_names[] = {
 	"pages_stolen", "pages_copied", "copied_user", "copied_policy",
 	"copied_mapped", "copied_pinned", "copied_dirty", "copied_writeback",
 	"copied_large_folio", "copied_busy", "copied_not_stealable",
-	"copied_partial", "copied_small", "bytes_in_write", "bytes_in_splice",
+	"copied_partial", "copied_small", "copied_hot", "bytes_in_write", "bytes_in_splice",
 	"bytes_in_sendfile", "bytes_out_read", "bytes_out_splice",
 	"instances", "bytes_buffered",
 };
@@ -623,6 +627,151 @@ static int t_partial_large_folio(const void *arg)
 	return KSFT_PASS;
 }
 
+/* How many of the @len / SP_PAGE pages of @map are in the page cache. */
+static size_t resident_pages(unsigned char *map, size_t len)
+{
+	size_t off, n = 0;
+
+	for (off = 0; off < len; off += SP_PAGE)
+		n += resident(map, off);
+	return n;
+}
+
+/*
+ * Sends @len bytes of @ffd from offset 0 into @dev by splice(2) through
+ * @p, a pipe of 1 MiB: file -> pipe, then the pipe drained into @dev.
+ */
+static int splice_through(int dev, int ffd, int p[2], size_t len)
+{
+	size_t off = 0, held;
+	loff_t o;
+	ssize_t n;
+
+	while (off < len) {
+		o = off;
+		n = splice(ffd, &o, p[1], NULL,
+			   len - off < SP_MIB ? len - off : SP_MIB, 0);
+		CHECK(n > 0, "splice file -> pipe at %zu: %zd (%s)", off, n,
+		      n < 0 ? strerror(errno) : "-");
+		for (held = n; held; held -= n) {
+			n = splice(p[0], NULL, dev, NULL, held, 0);
+			CHECK(n > 0, "splice pipe -> device: %zd (%s)", n,
+			      n < 0 ? strerror(errno) : "-");
+		}
+		off += (size_t)o - off;
+	}
+	return KSFT_PASS;
+}
+
+/* A pipe of 1 MiB, and a device of @len bytes for a file of @len. */
+static int hot_cold_setup(int fds[2], int p[2], size_t len)
+{
+	CHECK(stablepipe2(fds, 0) == 0, "stablepipe2: %s", strerror(errno));
+	CHECK_RET(sp_set_capacity(fds[1], len), 0);
+	CHECK_RET(pipe(p), 0);
+	CHECK(fcntl(p[1], F_SETPIPE_SZ, (int)SP_MIB) >= (int)SP_MIB,
+	      "F_SETPIPE_SZ 1 MiB: %s", strerror(errno));
+	return KSFT_PASS;
+}
+
+/*
+ * A cold file, sent once by splice through a pipe of 1 MiB: the read
+ * that fills the pipe is its only use, so the cache-friendly rule
+ * (sp_folio_is_hot()) must not keep it: at least 95% of its pages are
+ * stolen and they leave the page cache.  tmpfs is all dirty: skipped.
+ */
+static int t_cold_file_stolen(const void *arg)
+{
+	const size_t len = 4 * SP_MIB, pages = len / SP_PAGE;
+	struct stablepipe_stats st;
+	int fds[2], p[2], ffd;
+	unsigned char *map;
+	size_t left;
+
+	(void)arg;
+	if (sp_fs_type() == SP_FS_TMPFS)
+		return KSFT_SKIP;
+	ffd = sp_scratch_file(len, 13, 0, SP_COLD);
+	CHECK(ffd >= 0, "scratch file");
+	map = mmap(NULL, len, PROT_READ, MAP_SHARED, ffd, 0);
+	CHECK(map != MAP_FAILED, "mmap: %s", strerror(errno));
+	CHECK(hot_cold_setup(fds, p, len) == KSFT_PASS, "setup");
+	CHECK(splice_through(fds[1], ffd, p, len) == KSFT_PASS, "send");
+	STATS(fds[0], &st);
+	sp_print_stats("cold file, sent once through a 1 MiB pipe", &st);
+	left = resident_pages(map, len);
+	ktap_print_msg("%zu of %zu pages still in the page cache", left, pages);
+	CHECK_EQ_U64(st.pages_stolen + st.pages_copied, pages,
+		     "stolen + copied pages");
+	CHECK(st.pages_stolen * 100 >= pages * 95,
+	      "%llu of %zu pages stolen (copied_hot %llu), want >= 95%%",
+	      (unsigned long long)st.pages_stolen, pages,
+	      (unsigned long long)st.copied_hot);
+	CHECK(left * 100 <= pages * 5,
+	      "%zu of %zu pages still cached after the steal", left, pages);
+	READ_CHECK(fds[0], len, 0, 13, "cold file sent once");
+	munmap(map, len);
+	close(p[0]);
+	close(p[1]);
+	CHECK_RET(close(ffd), 0);
+	return KSFT_PASS;
+}
+
+/*
+ * A hot file: read twice with read(2), then sent 10 times by splice
+ * through a pipe of 1 MiB with policy auto.  Its folios have been used
+ * before each send, so they are copied as copied_hot and stay in the
+ * page cache: at most 10% of the pages are stolen over the 10 sends
+ * (on 6.1 some wait in a per-cpu activation batch and are copied_busy),
+ * at least 80% are copied_hot, and at least 90% of the file is still
+ * cached at the end.  tmpfs is all dirty: skipped.
+ */
+static int t_hot_file_copied(const void *arg)
+{
+	const size_t len = 4 * SP_MIB, pages = len / SP_PAGE, sends = 10;
+	struct stablepipe_stats st;
+	int fds[2], p[2], ffd, i;
+	unsigned char *map, *buf;
+	size_t left, s;
+
+	(void)arg;
+	if (sp_fs_type() == SP_FS_TMPFS)
+		return KSFT_SKIP;
+	ffd = sp_scratch_file(len, 14, 0, SP_COLD);
+	CHECK(ffd >= 0, "scratch file");
+	map = mmap(NULL, len, PROT_READ, MAP_SHARED, ffd, 0);
+	CHECK(map != MAP_FAILED, "mmap: %s", strerror(errno));
+	buf = sp_malloc(len);
+	for (i = 0; i < 2; i++)
+		CHECK_RET(pread(ffd, buf, len, 0), (ssize_t)len);
+	CHECK(hot_cold_setup(fds, p, len) == KSFT_PASS, "setup");
+	for (s = 0; s < sends; s++) {
+		CHECK(splice_through(fds[1], ffd, p, len) == KSFT_PASS,
+		      "send %zu", s);
+		READ_CHECK(fds[0], len, 0, 14, "hot file sent");
+	}
+	STATS(fds[0], &st);
+	sp_print_stats("hot file, read twice, sent 10 times", &st);
+	left = resident_pages(map, len);
+	ktap_print_msg("%zu of %zu pages still in the page cache", left, pages);
+	CHECK_EQ_U64(st.pages_stolen + st.pages_copied, pages * sends,
+		     "stolen + copied pages");
+	CHECK(st.pages_stolen * 10 <= pages * sends,
+	      "%llu of %zu pages stolen, want <= 10%%",
+	      (unsigned long long)st.pages_stolen, pages * sends);
+	CHECK(st.copied_hot * 10 >= pages * sends * 8,
+	      "copied_hot %llu of %zu pages, want >= 80%%",
+	      (unsigned long long)st.copied_hot, pages * sends);
+	CHECK(left * 10 >= pages * 9,
+	      "%zu of %zu pages still cached, want >= 90%%", left, pages);
+	free(buf);
+	munmap(map, len);
+	close(p[0]);
+	close(p[1]);
+	CHECK_RET(close(ffd), 0);
+	return KSFT_PASS;
+}
+
 static int t_policy_copy(const void *arg)
 {
 	const size_t len = SP_MIB, pages = len / SP_PAGE;
@@ -901,6 +1050,8 @@ static const struct ktap_case cases[] = {
 	CASE(t_sendfile_mapped),
 	CASE(t_sendfile_dirty),
 	CASE(t_partial_large_folio),
+	CASE(t_cold_file_stolen),
+	CASE(t_hot_file_copied),
 	CASE(t_policy_copy),
 	CASE(t_policy_copy_mid_page),
 	CASE(t_splice_out),

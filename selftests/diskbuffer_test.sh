@@ -364,19 +364,21 @@ t_counters() {	# OUT: pipe (splice out) or file (read out)
 	cp /proc/stablepipe "$W/p1"
 	stolen=$(stat_of pages_stolen) copied=$(stat_of pages_copied)
 	in=$(stat_of in) out=$(stat_of out)
-	d_in=$(($(proc_of "$W/p1" bytes_in_sendfile) - $(proc_of "$W/p0" bytes_in_sendfile)))
+	# the private pipe (splice), or sendfile where it could not be had
+	d_in=$(($(proc_of "$W/p1" bytes_in_sendfile) + $(proc_of "$W/p1" bytes_in_splice) -
+		$(proc_of "$W/p0" bytes_in_sendfile) - $(proc_of "$W/p0" bytes_in_splice)))
 	d_out=$(($(proc_of "$W/p1" $out_field) - $(proc_of "$W/p0" $out_field)))
 	d_pages=$(($(proc_of "$W/p1" pages_stolen) + $(proc_of "$W/p1" pages_copied) -
 		   $(proc_of "$W/p0" pages_stolen) - $(proc_of "$W/p0" pages_copied)))
 	dev_line | diag
-	echo "# /proc/stablepipe deltas: bytes_in_sendfile $d_in, $out_field $d_out, pages $d_pages"
+	echo "# /proc/stablepipe deltas: bytes_in_sendfile + bytes_in_splice $d_in, $out_field $d_out, pages $d_pages"
 	why=
 	[ "$RC" = 0 ] || why="exit status $RC"
 	[ "$out_ok" = "$INSUM" ] || why="$why; the output differs from the input"
 	[ "${in:-x}" = "$SIZE" ] && [ "${out:-x}" = "$SIZE" ] || why="$why; --stats: in=${in:-?} out=${out:-?}"
 	[ $((${stolen:-0} + ${copied:-0})) -ge $((SIZE / 4096)) ] ||
 		why="$why; --stats: pages_stolen=${stolen:-?} pages_copied=${copied:-?}"
-	[ "$d_in" = "$SIZE" ] || why="$why; bytes_in_sendfile grew by $d_in"
+	[ "$d_in" = "$SIZE" ] || why="$why; bytes_in_sendfile + bytes_in_splice grew by $d_in"
 	[ "$d_out" = "$SIZE" ] || why="$why; $out_field grew by $d_out"
 	[ "$d_pages" -ge $((SIZE / 4096)) ] || why="$why; stolen+copied grew by $d_pages"
 	result "counters (--stats, /proc/stablepipe): all bytes went through the device, stdout a $1" "${why#; }"

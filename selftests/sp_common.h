@@ -347,7 +347,7 @@ static inline int sp_set_policy(int fd, uint32_t policy)
 static inline void sp_print_stats(const char *what,
 				  const struct stablepipe_stats *st)
 {
-	ktap_print_msg("%s: stolen %llu copied %llu (user %llu policy %llu mapped %llu pinned %llu dirty %llu writeback %llu large_folio %llu busy %llu not_stealable %llu partial %llu small %llu)",
+	ktap_print_msg("%s: stolen %llu copied %llu (user %llu policy %llu mapped %llu pinned %llu dirty %llu writeback %llu large_folio %llu busy %llu not_stealable %llu partial %llu small %llu hot %llu)",
 		       what, (unsigned long long)st->pages_stolen,
 		       (unsigned long long)st->pages_copied,
 		       (unsigned long long)st->copied_user,
@@ -360,7 +360,8 @@ static inline void sp_print_stats(const char *what,
 		       (unsigned long long)st->copied_busy,
 		       (unsigned long long)st->copied_not_stealable,
 		       (unsigned long long)st->copied_partial,
-		       (unsigned long long)st->copied_small);
+		       (unsigned long long)st->copied_small,
+		       (unsigned long long)st->copied_hot);
 	ktap_print_msg("%s: bytes in write %llu splice %llu sendfile %llu, out read %llu splice %llu, buffered %llu, capacity %llu",
 		       what, (unsigned long long)st->bytes_in_write,
 		       (unsigned long long)st->bytes_in_splice,
@@ -378,7 +379,7 @@ static inline uint64_t sp_copied_sum(const struct stablepipe_stats *st)
 	       st->copied_pinned + st->copied_dirty + st->copied_writeback +
 	       st->copied_large_folio + st->copied_busy +
 	       st->copied_not_stealable + st->copied_partial +
-	       st->copied_small;
+	       st->copied_small + st->copied_hot;
 }
 
 /* ---- scratch files ---- */

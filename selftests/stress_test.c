@@ -677,6 +677,7 @@ static int t_stress(const void *arg)
 			sum.copied_not_stealable += st.copied_not_stealable;
 			sum.copied_partial += st.copied_partial;
 			sum.copied_small += st.copied_small;
+			sum.copied_hot += st.copied_hot;
 			sum.bytes_in_write += st.bytes_in_write;
 			sum.bytes_in_splice += st.bytes_in_splice;
 			sum.bytes_in_sendfile += st.bytes_in_sendfile;

@@ -13,13 +13,17 @@
  * pipe would leave references to page-cache folios in the pipe, and
  * punching the file behind them can zero bytes that the consumer has not
  * read yet: the linux-fsdevel report of June 2023 about the original
- * diskbuffer.  Bytes that sendfile(2) has moved into /dev/stablepipe are
- * the device's own when the call returns.  Without the device, the bytes
- * go through user memory (pread + write).  Nothing here ever splices the
- * temporary file into a pipe.
+ * diskbuffer.  Bytes that splice(2) or sendfile(2) has moved into
+ * /dev/stablepipe are the device's own when the call returns.  Without
+ * the device, the bytes go through user memory (pread + write).  The
+ * temporary file is spliced only into a private pipe of 1 or 2 MiB that
+ * nobody else can reach, and from there into the device, so that whole
+ * large folios reach the device and can be stolen (sendfile's own pipe
+ * has 16 slots); the file is punched only below what the device holds,
+ * never below what that pipe holds.
  *
  * One thread, one ppoll(2) loop.  Every step moves at most CHUNK bytes
- * and never blocks on a pipe: splice(2) gets SPLICE_F_NONBLOCK, the
+ * (a private pipe's worth into the device) and never blocks on a pipe: splice(2) gets SPLICE_F_NONBLOCK, the
  * device's files are O_NONBLOCK, and a pipe on stdout that we write(2) to
  * is reopened through /proc as a description of our own, made non-blocking
  * without touching the one we share with the shell.  The loop sleeps only
@@ -65,6 +69,9 @@
 #define RECHECK_EVERY	((off_t)64 << 20)	/* statvfs again after this */
 #define PIPE_WANT	(1 << 20)		/* F_SETPIPE_SZ on our pipes */
 #define SENDFILE_MAX	((size_t)0x7ffff000)	/* MAX_RW_COUNT */
+#define PRIV_PIPE_MAX	(2 << 20)		/* the private pipe tmp -> device */
+#define PRIV_PIPE_MIN	(1 << 20)		/* ... or at least this */
+#define DEV_WANT	((__u64)2 << 20)	/* device capacity it asks for */
 
 static const char *prog = "diskbuffer";
 
@@ -124,6 +131,9 @@ struct db {
 	off_t dev_bytes;	/* bytes in the instance, by our count */
 	off_t dev_cap;
 	off_t dev_in;		/* bytes ever sent into it */
+	int prd, pwr;		/* private pipe tmp -> device; -1 without */
+	off_t pp_size;		/* its size, a power of two */
+	off_t piped;		/* tmp's [sent, sent + piped) is in it */
 	const char *nodev_why;	/* why the device is not used */
 
 	/* stdout */
@@ -251,6 +261,7 @@ static void print_stats(struct db *db)
 		R(copied_pinned), R(copied_dirty), R(copied_writeback),
 		R(copied_large_folio), R(copied_busy),
 		R(copied_not_stealable), R(copied_partial), R(copied_small),
+		R(copied_hot),
 #undef R
 	};
 
@@ -582,6 +593,20 @@ static void dev_resync(struct db *db)
 		db->dev_bytes = v;
 }
 
+/*
+ * Close the private pipe.  What it held is dropped: those bytes are below
+ * nothing we counted as sent, so they are read from tmp again.
+ */
+static void priv_pipe_close(struct db *db)
+{
+	if (db->pwr >= 0)
+		close(db->pwr);
+	if (db->prd >= 0)
+		close(db->prd);
+	db->pwr = db->prd = -1;
+	db->piped = 0;
+}
+
 static void dev_close(struct db *db)
 {
 	if (db->dwr >= 0)
@@ -590,31 +615,12 @@ static void dev_close(struct db *db)
 		close(db->drd);
 	db->dwr = db->drd = -1;
 	db->dev = false;
+	priv_pipe_close(db);
 }
 
-/* tmp -> device: one sendfile(2), then punch behind it. */
-static void push(struct db *db)
+/* The device refused what we sent into it: fall back, or give up. */
+static void push_failed(struct db *db, const char *how)
 {
-	off_t room = db->dev_cap - db->dev_bytes, off = tmp_off(db, db->sent);
-	size_t len = unsent(db, SENDFILE_MAX);
-	ssize_t n;
-
-	if (room <= 0)
-		return;
-	if ((off_t)len > room)
-		len = (size_t)room;
-	if (len > SENDFILE_MAX)
-		len = SENDFILE_MAX;
-	n = sendfile(db->dwr, db->tmp, &off, len);
-	if (n > 0) {
-		db->sent += n;
-		db->dev_bytes += n;
-		db->dev_in += n;
-		punch_behind(db);	/* the device owns [.., sent) now */
-		return;
-	}
-	if (n == 0)
-		fatal(db, EX_IOERR, "%s: the temporary file shrank", db->where);
 	switch (errno) {
 	case EINTR:
 		return;
@@ -626,18 +632,146 @@ static void push(struct db *db)
 	case ENOSYS:
 	case EOPNOTSUPP:
 		if (db->dev_in == 0) {
-			msg(db, "warning: sendfile into %s: %s; copying "
-			    "through user memory", STABLEPIPE_DEV,
+			msg(db, "warning: %s into %s: %s; copying through "
+			    "user memory", how, STABLEPIPE_DEV,
 			    strerror(errno));
 			dev_close(db);
-			db->nodev_why = "sendfile";
+			db->nodev_why = how;
 			return;
 		}
 		__attribute__((fallthrough));
 	default:
-		fatal(db, EX_IOERR, "sendfile into %s: %s", STABLEPIPE_DEV,
+		fatal(db, EX_IOERR, "%s into %s: %s", how, STABLEPIPE_DEV,
 		      strerror(errno));
 	}
+}
+
+/* The device took @n bytes from tmp's db->sent on: they are its own now. */
+static void pushed(struct db *db, off_t n)
+{
+	db->sent += n;
+	db->dev_bytes += n;
+	db->dev_in += n;
+	punch_behind(db);	/* the device owns [.., sent) now */
+}
+
+/*
+ * Room in the device that push() waits for: with the private pipe, room
+ * for a chunk of its size (or for all that is left), so that it does not
+ * split large folios to fill the last pages of room; else any room.  An
+ * empty device has that room (setup_priv_pipe()).
+ */
+static bool push_ready(const struct db *db)
+{
+	off_t want = 1;
+
+	if (!db->dev || db->dwr < 0 || db->dev_wait || db->in <= db->sent)
+		return false;
+	if (db->prd >= 0)
+		want = db->in - db->sent < db->pp_size ? db->in - db->sent :
+							 db->pp_size;
+	return db->dev_cap - db->dev_bytes >= want;
+}
+
+/*
+ * tmp -> private pipe -> device: top up the pipe, move what fits into the
+ * device, then punch behind it.
+ *
+ * A large folio is stolen only when the pipe holds all of it and it all
+ * fits in the device in one splice; otherwise it is copied
+ * (copied_large_folio).  Large folios are naturally aligned in the file:
+ * none larger than the pipe crosses a multiple of its size, so both
+ * splices end at such a multiple when there is one to end at.  When there
+ * is none (the last bytes of the input so far, or no room for a whole
+ * chunk), they take what there is: never wait for data that may not come.
+ * Readahead makes folios of up to 2 MiB on 7.2 (6.1 stays at 128 KiB
+ * with the default read_ahead_kb); a folio larger than the pipe is
+ * copied.
+ *
+ * The pipe holds page-cache references to tmp's [sent, sent + piped):
+ * nothing punches there (punch_behind() stops at sent), and it is empty
+ * whenever sent == in, before the device's write end is closed.
+ */
+static void push_piped(struct db *db)
+{
+	/* offsets in tmp (tmp_off()), where large folios are aligned */
+	off_t sent = tmp_off(db, db->sent), in = tmp_off(db, db->in);
+	off_t start = sent + db->piped, end, room, align = db->pp_size;
+	off_t want = sent + align < in ? sent + align : in;
+	ssize_t n;
+
+	end = want & ~(align - 1);
+	if (end <= start && !db->piped)
+		end = want;
+	while (end > start) {
+		n = splice(db->tmp, &start, db->pwr, NULL,
+			   (size_t)(end - start),
+			   SPLICE_F_NONBLOCK);
+		if (n > 0) {
+			db->piped += n;
+			continue;
+		}
+		if (n == 0)
+			fatal(db, EX_IOERR, "%s: the temporary file shrank",
+			      db->where);
+		if (errno == EINVAL && !db->piped) {
+			priv_pipe_close(db);	/* no splice from tmp */
+			return;
+		}
+		if (errno != EAGAIN && errno != EINTR)
+			fatal(db, EX_IOERR, "reading the temporary file: %s",
+			      strerror(errno));
+		break;
+	}
+	if (!db->piped)
+		return;
+	room = db->dev_cap - db->dev_bytes;
+	if (room <= 0)
+		return;
+	want = db->piped < room ? db->piped : room;
+	end = (sent + want) & ~(align - 1);
+	if (end > sent)
+		want = end - sent;
+	n = splice(db->prd, NULL, db->dwr, NULL, (size_t)want,
+		   SPLICE_F_NONBLOCK);
+	if (n > 0) {
+		db->piped -= n;
+		pushed(db, n);
+		return;
+	}
+	if (n == 0)	/* the pipe has a writer, us: cannot happen */
+		fatal(db, EX_SOFTWARE, "splice into %s: 0 bytes",
+		      STABLEPIPE_DEV);
+	push_failed(db, "splice");
+}
+
+/* tmp -> device: one step, then punch behind it. */
+static void push(struct db *db)
+{
+	off_t room = db->dev_cap - db->dev_bytes, off = tmp_off(db, db->sent);
+	size_t len = unsent(db, SENDFILE_MAX);
+	ssize_t n;
+
+	if (db->prd >= 0) {
+		push_piped(db);
+		/* done, unless it dropped the pipe: no splice from tmp */
+		if (db->prd >= 0 || !db->dev)
+			return;
+	}
+	if (room <= 0)
+		return;
+	if ((off_t)len > room)
+		len = (size_t)room;
+	if (len > SENDFILE_MAX)
+		len = SENDFILE_MAX;
+	n = sendfile(db->dwr, db->tmp, &off, len);
+	if (n > 0) {
+		pushed(db, n);
+		return;
+	}
+	if (n == 0)
+		fatal(db, EX_IOERR, "%s: the temporary file shrank", db->where);
+	push_failed(db, "sendfile");
 }
 
 static _Noreturn void consumer_gone(struct db *db)
@@ -883,6 +1017,49 @@ static void setup_out_pipe(struct db *db, const struct stat *st)
 	db->out_small = true;
 }
 
+/*
+ * The private pipe of push_piped(): PRIV_PIPE_MAX bytes, room for the
+ * largest folio readahead makes, or PRIV_PIPE_MIN, or none (sendfile
+ * then, as without it): an unprivileged user gets at most
+ * /proc/sys/fs/pipe-max-size (1 MiB by default), and small pipes once
+ * over pipe-user-pages-soft.  The device is asked for DEV_WANT, room for
+ * a chunk of the larger pipe; it may say no (max_capacity, the user's
+ * limits), and one smaller than the pipe would make push_ready() wait
+ * for room it never has.  No more than that: what the device holds is
+ * punched early, and XFS then keeps more speculative preallocation
+ * (diskbuffer_test.sh found the drained file at the device's capacity
+ * plus 0.94 MiB, for capacities of 1, 2 and 4 MiB).
+ */
+static void setup_priv_pipe(struct db *db)
+{
+	__u64 cap = DEV_WANT;
+	int p[2], size;
+
+	db->prd = db->pwr = -1;
+	db->piped = 0;
+	if (!db->dev)
+		return;
+	if (db->dev_cap < (off_t)cap &&
+	    ioctl(db->drd, STABLEPIPE_IOC_SET_CAPACITY, &cap) == 0)
+		db->dev_cap = (off_t)cap;
+	if (pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0)
+		return;
+	size = -1;
+	if (db->dev_cap >= PRIV_PIPE_MAX)
+		size = fcntl(p[1], F_SETPIPE_SZ, PRIV_PIPE_MAX);
+	if (size < PRIV_PIPE_MAX)
+		size = fcntl(p[1], F_SETPIPE_SZ, PRIV_PIPE_MIN);
+	if (size < PRIV_PIPE_MIN || (size & (size - 1)) ||
+	    db->dev_cap < (off_t)size) {
+		close(p[0]);
+		close(p[1]);
+		return;
+	}
+	db->prd = p[0];
+	db->pwr = p[1];
+	db->pp_size = size;
+}
+
 static void setup(struct db *db, const char *dir, const char *keep_file)
 {
 	struct stat st;
@@ -986,6 +1163,7 @@ static void setup(struct db *db, const char *dir, const char *keep_file)
 		}
 	}
 	db->out_splice = db->dev && db->out_kind == OUT_PIPE;
+	setup_priv_pipe(db);
 }
 
 int main(int argc, char *argv[])
@@ -1102,8 +1280,7 @@ int main(int argc, char *argv[])
 			break;
 
 		out_open = !db.defer || in_done(&db);
-		can_push = db.dev && db.dwr >= 0 && !db.dev_wait &&
-			   db.in > db.sent && db.dev_bytes < db.dev_cap;
+		can_push = push_ready(&db);
 		can_drain = out_open && !db.out_wait && !db.out_gone &&
 			    (buf_len(&db.obuf) ||
 			     (db.dev ? db.dev_bytes > 0 : db.in > db.sent));
@@ -1185,8 +1362,7 @@ int main(int argc, char *argv[])
 
 		if (in_i >= 0 ? pfd[in_i].revents != 0 : buf_len(&db.ibuf) != 0)
 			ingest(&db, in_i >= 0);
-		if (db.dev && db.dwr >= 0 && !db.dev_wait && db.in > db.sent &&
-		    db.dev_bytes < db.dev_cap)
+		if (push_ready(&db))
 			push(&db);
 		out_open = !db.defer || in_done(&db);
 		if (out_open && !db.out_wait && !db.out_gone &&

@@ -458,7 +458,7 @@ __attribute__((destructor)) static void ss_destructor(void)
 	       (unsigned long long)c.instances,
 	       (unsigned long long)c.discarded,
 	       ss_nodev ? " (no device: everything passed through)" : "");
-	ss_say("device: pages_stolen %llu pages_copied %llu (policy %llu dirty %llu mapped %llu large_folio %llu partial %llu small %llu other %llu) bytes_in_sendfile %llu bytes_in_write %llu bytes_out_splice %llu bytes_out_read %llu",
+	ss_say("device: pages_stolen %llu pages_copied %llu (policy %llu dirty %llu mapped %llu large_folio %llu partial %llu small %llu hot %llu other %llu) bytes_in_sendfile %llu bytes_in_write %llu bytes_out_splice %llu bytes_out_read %llu",
 	       (unsigned long long)sum.pages_stolen,
 	       (unsigned long long)sum.pages_copied,
 	       (unsigned long long)sum.copied_policy,
@@ -467,6 +467,7 @@ __attribute__((destructor)) static void ss_destructor(void)
 	       (unsigned long long)sum.copied_large_folio,
 	       (unsigned long long)sum.copied_partial,
 	       (unsigned long long)sum.copied_small,
+	       (unsigned long long)sum.copied_hot,
 	       (unsigned long long)(sum.copied_user + sum.copied_pinned +
 				    sum.copied_writeback + sum.copied_busy +
 				    sum.copied_not_stealable),

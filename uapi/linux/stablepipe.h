@@ -71,6 +71,8 @@ struct stablepipe_stats {
 	__u64 bytes_out_splice;
 	__u64 bytes_buffered;		/* now */
 	__u64 capacity;			/* bytes; 0 in the module-wide stats */
+	/* appended later: the struct was 168 bytes before it */
+	__u64 copied_hot;		/* recently used: left in the page cache */
 };
 
 #define STABLEPIPE_STATS_VERSION	1

@@ -22,7 +22,7 @@ static const struct {
 	F(copied_not_stealable), F(copied_partial), F(copied_small),
 	F(bytes_in_write), F(bytes_in_splice), F(bytes_in_sendfile),
 	F(bytes_out_read), F(bytes_out_splice), F(bytes_buffered),
-	F(capacity),
+	F(capacity), F(copied_hot),
 #undef F
 };
 
