@@ -10,7 +10,9 @@
  *  - a file read in by a process in cgroup A, spliced into an instance by
  *    a process in cgroup B: nothing is stolen, every page is copied
  *    (copied_not_stealable), and the copy is charged to B;
- *  - the same file spliced by a process in A: pages are stolen.
+ *  - a file that a process in A reads in by splicing it: pages are
+ *    stolen.  (Not the first file: A's read and B's splice have made its
+ *    folios hot, and policy auto copies hot folios as copied_hot.)
  *
  * Needs root and cgroup2 with the memory controller at /sys/fs/cgroup.
  * Skips on tmpfs, whose folios are never stolen.
@@ -75,7 +77,7 @@ static int t_memcg(const void *arg)
 {
 	char a[256], b[256];
 	struct stablepipe_stats *st;
-	int file, ret = KSFT_FAIL;
+	int file, own = -1, ret = KSFT_FAIL;
 
 	(void)arg;
 	if (sp_fs_type() == SP_FS_TMPFS)
@@ -102,8 +104,9 @@ static int t_memcg(const void *arg)
 			       (unsigned long long)st->copied_not_stealable);
 		goto out;
 	}
-	/* A splices it in: its own folios are stolen. */
-	if (in_cgroup(a, file, true, st))
+	/* A splices a cold file in: its own folios are stolen. */
+	own = sp_scratch_file(FILE_SIZE, 8, 0, SP_COLD);
+	if (own < 0 || in_cgroup(a, own, true, st))
 		goto out;
 	sp_print_stats("from cgroup A", st);
 	if (!st->pages_stolen) {
@@ -112,6 +115,8 @@ static int t_memcg(const void *arg)
 	}
 	ret = KSFT_PASS;
 out:
+	if (own >= 0)
+		close(own);
 	close(file);
 	munmap(st, sizeof(*st));
 	rmdir(a);
