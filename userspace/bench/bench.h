@@ -357,6 +357,7 @@ int xfer_setup(struct xfer *x, const struct method *m, size_t size,
 void xfer_teardown(struct xfer *x);
 int xfer_produce(struct xfer *x, struct consumer *c);
 int drain_device(struct xfer *x, size_t len);
+int produce_read_write(struct xfer *x, int out, const char *what);
 int produce_devsplice(struct xfer *x);
 
 int tcp_pair(int *send_fd, int *recv_fd, char *why, size_t whylen);

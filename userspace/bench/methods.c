@@ -173,7 +173,12 @@ int drain_device(struct xfer *x, size_t len)
 	return 0;
 }
 
-static int produce_rw(struct xfer *x)
+/*
+ * read(2) the file into a buffer of cfg.chunk, write(2) it to @out (the
+ * output pipe, or the socket of the tcp-* methods): the copying baseline.
+ * @what names the write in errors.
+ */
+int produce_read_write(struct xfer *x, int out, const char *what)
 {
 	size_t moved = 0;
 	ssize_t n;
@@ -187,8 +192,8 @@ static int produce_rw(struct xfer *x)
 				errno = 0;
 			return xfail(x, "read(file)%s", n ? "" : ": early end of file");
 		}
-		if (write_all(x->outw, x->buf, n) < 0)
-			return xfail(x, "write(pipe)");
+		if (write_all(out, x->buf, n) < 0)
+			return xfail(x, "%s", what);
 		moved += n;
 	}
 	return 0;
@@ -443,7 +448,7 @@ int xfer_produce(struct xfer *x, struct consumer *c)
 {
 	switch (x->m->kind) {
 	case K_RW:
-		return produce_rw(x);
+		return produce_read_write(x, x->outw, "write(pipe)");
 	case K_SPLICE:
 		return produce_splice(x);
 	case K_SENDFILE:

@@ -51,23 +51,7 @@ fail:
 /* read(2) the file into a buffer, send(2) it: the copying baseline */
 int produce_tcp_rw(struct xfer *x)
 {
-	size_t moved = 0;
-	ssize_t n;
-
-	while (moved < x->size) {
-		n = read(x->src, x->buf, min_sz(cfg.chunk, x->size - moved));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			if (!n)
-				errno = 0;
-			return xfail(x, "read(file)%s", n ? "" : ": early end of file");
-		}
-		if (write_all(x->sock, x->buf, n) < 0)
-			return xfail(x, "send(socket)");
-		moved += n;
-	}
-	return 0;
+	return produce_read_write(x, x->sock, "send(socket)");
 }
 
 /* sendfile(2) file -> socket: the page cache's pages by reference */
