@@ -391,6 +391,7 @@ void print_strategies(FILE *f);
 void print_csv(FILE *f);
 void print_json(FILE *f);
 void json_strategies(struct json *j);
+void json_summary(struct json *j);
 
 extern int ktap_num;
 void ktap_line(struct row *r, int ret);

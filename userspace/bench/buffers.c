@@ -460,15 +460,7 @@ static void buf_json(FILE *f)
 		j_close(&j, '}');
 	}
 	j_close(&j, ']');
-	j_open(&j, "summary", '[');
-	for (int i = 0; i < nsums; i++) {
-		j_open(&j, NULL, '{');
-		j_u64(&j, "target", sums[i].target);
-		j_bool(&j, "met", sums[i].met);
-		j_string(&j, "text", sums[i].text);
-		j_close(&j, '}');
-	}
-	j_close(&j, ']');
+	json_summary(&j);
 	j_close(&j, '}');
 }
 

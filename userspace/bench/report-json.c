@@ -117,16 +117,22 @@ void print_json(FILE *f)
 	}
 	j_close(&j, ']');
 	json_strategies(&j);
-	j_open(&j, "summary", '[');
-	for (int i = 0; i < nsums; i++) {
-		j_open(&j, NULL, '{');
-		j_u64(&j, "target", sums[i].target);
-		if (sums[i].size)
-			j_u64(&j, "size", sums[i].size);
-		j_bool(&j, "met", sums[i].met);
-		j_string(&j, "text", sums[i].text);
-		j_close(&j, '}');
-	}
-	j_close(&j, ']');
+	json_summary(&j);
 	j_close(&j, '}');
+}
+
+/* "summary": the targets' lines (summary.c), in --json and --buffers --json */
+void json_summary(struct json *j)
+{
+	j_open(j, "summary", '[');
+	for (int i = 0; i < nsums; i++) {
+		j_open(j, NULL, '{');
+		j_u64(j, "target", sums[i].target);
+		if (sums[i].size)
+			j_u64(j, "size", sums[i].size);
+		j_bool(j, "met", sums[i].met);
+		j_string(j, "text", sums[i].text);
+		j_close(j, '}');
+	}
+	j_close(j, ']');
 }
