@@ -44,20 +44,9 @@ D=$TESTDIR/dbexit.$$
 M=$W/small			# the 8 MiB tmpfs
 mkdir -p "$D" "$M" || exit 1
 
-n=0 failed=0
-ok()     { n=$((n + 1)); echo "ok $n $1"; }
-not_ok() { n=$((n + 1)); failed=1; echo "not ok $n $1"; }
-diag()   { sed 's/^/# /' "$@"; }
-result() {
-	if [ -z "$2" ]; then
-		ok "$1"
-	else
-		not_ok "$1"
-		echo "# $2"
-		[ -s "$W/err" ] && diag "$W/err"
-	fi
-	return 0
-}
+# shellcheck source-path=SCRIPTDIR source=ktap_helpers.sh
+. "$HERE/ktap_helpers.sh"
+KTAP_LOG=$W/err			# diskbuffer's stderr, shown on a failure
 
 # shellcheck disable=SC2317 # run by the EXIT trap
 cleanup() {

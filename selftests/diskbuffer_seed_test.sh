@@ -61,11 +61,8 @@ W=$(mktemp -d /tmp/dbseed.XXXXXX) || exit 1	# input, logs (not under test)
 D=$TESTDIR/dbseed.$$				# the temporary files' directory
 mkdir -p "$D" || exit 1
 
-n=0 failed=0
-ok()     { n=$((n + 1)); echo "ok $n $1"; }
-not_ok() { n=$((n + 1)); failed=1; echo "not ok $n $1"; }
-skip()   { n=$((n + 1)); echo "ok $n $1 # SKIP $2"; }
-diag()   { sed 's/^/# /' "$@"; }
+# shellcheck source-path=SCRIPTDIR source=ktap_helpers.sh
+. "$HERE/ktap_helpers.sh"
 
 DIRTY=/proc/sys/vm/dirty_bytes DIRTY_BG=/proc/sys/vm/dirty_background_bytes
 DIRTY_SAVED=

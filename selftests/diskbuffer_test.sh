@@ -37,22 +37,9 @@ W=$(mktemp -d /tmp/dbtest.XXXXXX) || exit 1	# input, output, logs
 D=$TESTDIR/dbtest.$$				# the temporary files' directory
 mkdir -p "$D" || exit 1
 
-n=0 failed=0
-ok()     { n=$((n + 1)); echo "ok $n $1"; }
-not_ok() { n=$((n + 1)); failed=1; echo "not ok $n $1"; }
-skip()   { n=$((n + 1)); echo "ok $n $1 # SKIP $2"; }
-diag()   { sed 's/^/# /' "$@"; }
-# result DESC WHY: ok if WHY is empty, else not ok with WHY as diagnostic
-result() {
-	if [ -z "$2" ]; then
-		ok "$1"
-	else
-		not_ok "$1"
-		echo "# $2"
-		[ -s "$W/err" ] && diag "$W/err"
-	fi
-	return 0
-}
+# shellcheck source-path=SCRIPTDIR source=ktap_helpers.sh
+. "$HERE/ktap_helpers.sh"
+KTAP_LOG=$W/err			# diskbuffer's stderr, shown on a failure
 
 cleanup() {
 	touch "$W/stop" "$W/go" 2>/dev/null
