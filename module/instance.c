@@ -576,18 +576,19 @@ void sp_consume(struct sp_instance *sp, size_t len)
  * @sp: the instance
  * @capacity: the new capacity in bytes, rounded up to a page
  *
- * The user that opened @sp is charged the change, as pipe_set_size()
- * charges a pipe's: raising the capacity fails when it takes the user
- * over the user_pages_soft or the user_pages_hard parameter, unless the
- * caller has %CAP_SYS_RESOURCE or %CAP_SYS_ADMIN; lowering it always
- * passes that check.  Once @capacity has passed the range and
- * max_capacity checks, the writers of @sp are woken, whether or not the
- * capacity changed.
+ * As pipe_set_size() for a pipe, the limits apply to raising the
+ * capacity only: above the max_capacity parameter it needs
+ * %CAP_SYS_RESOURCE; and the user that opened @sp is charged the change,
+ * which fails when it takes the user over the user_pages_soft or the
+ * user_pages_hard parameter, unless the caller has %CAP_SYS_RESOURCE or
+ * %CAP_SYS_ADMIN.  Lowering it passes both checks, even to a capacity
+ * still above max_capacity.  Once @capacity has passed the range check,
+ * the writers of @sp are woken, whether or not the capacity changed.
  *
  * Context: Process context.  Takes and releases @sp->lock.
  * Return: 0; -EINVAL when @capacity is 0 or above %SP_CAPACITY_MAX;
- * -EPERM when it is above the max_capacity parameter and the caller lacks
- * %CAP_SYS_RESOURCE, or when it would take the user over a limit;
+ * -EPERM when it raises the capacity above the max_capacity parameter and
+ * the caller lacks %CAP_SYS_RESOURCE, or would take the user over a limit;
  * -EBUSY when more bytes are buffered than the new capacity holds, or
  * more pages held than sp_max_pages() of it.
  */
@@ -599,10 +600,13 @@ int sp_set_capacity(struct sp_instance *sp, u64 capacity)
 	if (!capacity || capacity > SP_CAPACITY_MAX)
 		return -EINVAL;
 	capacity = PAGE_ALIGN(capacity);
-	if (capacity > READ_ONCE(sp_max_capacity) &&
-	    !capable(CAP_SYS_RESOURCE))
-		return -EPERM;
 	mutex_lock(&sp->lock);
+	if (capacity > sp->capacity &&
+	    capacity > READ_ONCE(sp_max_capacity) &&
+	    !capable(CAP_SYS_RESOURCE)) {
+		ret = -EPERM;
+		goto out;
+	}
 	old = sp_max_pages(sp->capacity);
 	new = sp_max_pages(capacity);
 	if (capacity < sp->bytes || new < sp->pages) {

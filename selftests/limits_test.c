@@ -5,7 +5,8 @@
  *
  *  - as nobody: SET_CAPACITY above max_capacity is EPERM, up to it works,
  *    above 1 GiB is EINVAL; a full instance takes no more (EAGAIN); root
- *    without CAP_SYS_RESOURCE is held to the same limit;
+ *    without CAP_SYS_RESOURCE is held to the same limit, but may lower a
+ *    capacity that is above it;
  *  - memory cgroup: buffered data is charged to the writer's cgroup
  *    (memory.current grows with it); a user in a cgroup with memory.max
  *    filling instances far beyond it gets ENOMEM or is OOM-killed inside
@@ -64,9 +65,14 @@ static int t_capacity(const void *arg)
 	/* root without CAP_SYS_RESOURCE first */
 	CHECK_OK(fd, open(STABLEPIPE_DEV, O_RDWR | O_NONBLOCK | O_CLOEXEC));
 	if (sp_have_cap(CAP_SYS_RESOURCE)) {
-		CHECK_OK(r, sp_set_capacity(fd, max + SP_PAGE));	/* allowed */
+		CHECK_OK(r, sp_set_capacity(fd, max + 4 * SP_PAGE));	/* allowed */
 		CHECK_OK(r, sp_drop_cap(CAP_SYS_RESOURCE));
-		CHECK_ERR(sp_set_capacity(fd, max + 2 * SP_PAGE), EPERM);
+		CHECK_ERR(sp_set_capacity(fd, max + 5 * SP_PAGE), EPERM);
+		/* lowering is allowed, even above max_capacity (pipe_set_size()) */
+		CHECK_OK(r, sp_set_capacity(fd, max + 2 * SP_PAGE));
+		CHECK_RET(sp_get_capacity(fd), max + 2 * SP_PAGE);
+		CHECK_ERR(sp_set_capacity(fd, max + 3 * SP_PAGE), EPERM);
+		CHECK_RET(sp_get_capacity(fd), max + 2 * SP_PAGE);
 	}
 	close(fd);
 	CHECK(become_nobody() == 0, "setuid(nobody): %s", strerror(errno));
@@ -89,7 +95,7 @@ static int t_capacity(const void *arg)
 	CHECK(errno == EAGAIN, "filling: %s", strerror(errno));
 	CHECK_EQ_U64(total, max, "bytes taken by a full instance");
 	CHECK_ERR(write(fd, buf, 1), EAGAIN);
-	RL_ADD(ops, 12 + total / SP_MIB);
+	RL_ADD(ops, 16 + total / SP_MIB);
 	close(fd);
 	free(buf);
 	return KSFT_PASS;
